@@ -1,0 +1,223 @@
+/*  zp_util - logging, option parsing, clocks and sockets shared by the stages.
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+*/
+#include "zp_util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *s_stage = "zpipe";
+static int s_verbosity = 1;
+
+void
+zp_log_init (const char *stage, int verbosity)
+{
+    s_stage = stage;
+    s_verbosity = verbosity;
+    //  czmq logs to stdout by default; stdout is for data.
+    zsys_set_logstream (stderr);
+}
+
+//  zsys_* takes a format, so the stage prefix and the caller's message are
+//  put together here first.
+static void
+s_log (char level, const char *format, va_list args)
+{
+    char message [1024];
+    vsnprintf (message, sizeof message, format, args);
+    switch (level) {
+        case 'E': zsys_error ("%s[%d]: %s", s_stage, (int) getpid (), message); break;
+        case 'W': zsys_warning ("%s[%d]: %s", s_stage, (int) getpid (), message); break;
+        case 'I': zsys_info ("%s[%d]: %s", s_stage, (int) getpid (), message); break;
+        default:  zsys_debug ("%s[%d]: %s", s_stage, (int) getpid (), message); break;
+    }
+}
+
+#define S_LOG_FN(name, level, min_verbosity) \
+    void name (const char *format, ...) \
+    { \
+        if (s_verbosity < (min_verbosity)) \
+            return; \
+        va_list args; \
+        va_start (args, format); \
+        s_log (level, format, args); \
+        va_end (args); \
+    }
+
+S_LOG_FN (zp_error, 'E', 0)
+S_LOG_FN (zp_warn, 'W', 0)
+S_LOG_FN (zp_info, 'I', 1)
+S_LOG_FN (zp_debug, 'D', 2)
+
+void
+zp_warn_limited (zp_ratelimit_t *limiter, const char *format, ...)
+{
+    int64_t now = zp_mono_us () / 1000;
+    if (limiter->last_ms && now - limiter->last_ms < 1000) {
+        limiter->suppressed++;
+        return;
+    }
+    char message [1024];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (message, sizeof message, format, args);
+    va_end (args);
+    if (limiter->suppressed)
+        zp_warn ("%s (%" PRIu64 " more like it not shown)", message, limiter->suppressed);
+    else
+        zp_warn ("%s", message);
+    limiter->last_ms = now;
+    limiter->suppressed = 0;
+}
+
+int
+zp_parse_u64 (const char *option, const char *text, uint64_t min, uint64_t max,
+              uint64_t *value)
+{
+    //  strtoull accepts leading spaces, signs and "0x"; a count given by a
+    //  person or a script is plain decimal, so anything else is refused.
+    bool plain = text && *text;
+    for (const char *c = text; plain && *c; c++)
+        if (*c < '0' || *c > '9')
+            plain = false;
+    if (plain) {
+        errno = 0;
+        unsigned long long number = strtoull (text, NULL, 10);
+        if (errno == 0 && number >= min && number <= max) {
+            *value = (uint64_t) number;
+            return 0;
+        }
+    }
+    zp_usage_error ("%s: '%s' is not a whole number from %" PRIu64 " to %" PRIu64,
+                    option, text ? text : "", min, max);
+    return -1;
+}
+
+int
+zp_usage_error (const char *format, ...)
+{
+    char message [1024];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (message, sizeof message, format, args);
+    va_end (args);
+    fprintf (stderr, "%s: %s (see '%s --help')\n", s_stage, message, s_stage);
+    return EX_USAGE;
+}
+
+int64_t
+zp_mono_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+double
+zp_wall_s (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (double) ts.tv_sec + (double) (ts.tv_nsec / 1000) / 1e6;
+}
+
+const char *
+zp_hostname (void)
+{
+    static char name [256];
+    if (!*name && gethostname (name, sizeof name - 1) != 0)
+        strcpy (name, "unknown");
+    return name;
+}
+
+zsock_t *
+zp_socket (int type, const char *endpoint, bool bind, int64_t max_msg_size, int *exit_code)
+{
+    zsock_t *sock = zsock_new (type);
+    if (!sock) {
+        zp_error ("zmq_socket: %s", zmq_strerror (zmq_errno ()));
+        *exit_code = EX_OSERR;
+        return NULL;
+    }
+    //  czmq sets linger 0 on every socket: what is still queued at close
+    //  would be dropped. One second is long enough on any live link and
+    //  bounded on a dead one.
+    zsock_set_linger (sock, 1000);
+    //  ZMTP heartbeats: a peer that vanished without closing its TCP
+    //  connection (power, cable, SIGSTOP) is noticed within seconds.
+    zsock_set_heartbeat_ivl (sock, 1000);
+    zsock_set_heartbeat_timeout (sock, 3000);
+    zsock_set_heartbeat_ttl (sock, 6000);
+    zsock_set_maxmsgsize (sock, (int) max_msg_size);
+    if (type == ZMQ_ROUTER)
+        //  A message to a peer that is gone fails at once (EHOSTUNREACH)
+        //  instead of vanishing, so the caller can put the task back.
+        zsock_set_router_mandatory (sock, 1);
+
+    if (endpoint && zp_attach (sock, endpoint, bind, exit_code) == -1)
+        zsock_destroy (&sock);
+    return sock;
+}
+
+int
+zp_attach (zsock_t *sock, const char *endpoint, bool bind, int *exit_code)
+{
+    int rc = bind ? zsock_bind (sock, "%s", endpoint) : zsock_connect (sock, "%s", endpoint);
+    if (rc == -1) {
+        int err = zmq_errno ();
+        zp_error ("can't %s %s: %s", bind ? "bind" : "connect to", endpoint, zmq_strerror (err));
+        *exit_code = (err == EINVAL || err == EPROTONOSUPPORT || err == ENOCOMPATPROTO)
+                   ? EX_USAGE : EX_UNAVAILABLE;
+        return -1;
+    }
+    return 0;
+}
+
+int
+zp_recv (zsock_t *sock, zmq_msg_t *routing_id, zmq_msg_t *msg)
+{
+    void *handle = zsock_resolve (sock);
+    if (routing_id) {
+        if (zmq_msg_recv (routing_id, handle, ZMQ_DONTWAIT) == -1)
+            return -1;
+        if (!zmq_msg_more (routing_id))
+            return -2;
+        if (zmq_msg_recv (msg, handle, 0) == -1)
+            return -1;
+    }
+    else
+    if (zmq_msg_recv (msg, handle, ZMQ_DONTWAIT) == -1)
+        return -1;
+
+    //  zpipe messages are one frame; drain and refuse anything longer.
+    if (zmq_msg_more (msg)) {
+        zmq_msg_t rest;
+        zmq_msg_init (&rest);
+        do {
+            if (zmq_msg_recv (&rest, handle, 0) == -1)
+                break;
+        } while (zmq_msg_more (&rest));
+        zmq_msg_close (&rest);
+        return -2;
+    }
+    return (int) zmq_msg_size (msg);
+}
+
+const char *
+zp_peer_name (zmq_msg_t *routing_id)
+{
+    static char name [2 * 32 + 1];
+    const uint8_t *bytes = (const uint8_t *) zmq_msg_data (routing_id);
+    size_t size = zmq_msg_size (routing_id);
+    if (size > 32)
+        size = 32;
+    for (size_t i = 0; i < size; i++)
+        snprintf (name + 2 * i, 3, "%02x", bytes [i]);
+    name [2 * size] = 0;
+    return name;
+}

@@ -1,0 +1,87 @@
+/*  sink - command line.
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+*/
+#include "sink.h"
+#include "zp_util.h"
+
+#include <getopt.h>
+
+static void
+s_usage (void)
+{
+    printf (
+"Usage: sink [OPTION]...\n"
+"Pull the zpipe workers' results, put each batch together in input order and\n"
+"print its summary as JSON when the batch is complete.\n"
+"\n"
+"  -b, --bind ENDPOINT       where workers and the ventilator connect\n"
+"                            (default tcp://*:5558)\n"
+"  -o, --output FILE         write summaries to FILE (default: standard output)\n"
+"      --batches N           exit after N batches (default 1; 0 = until signalled)\n"
+"  -q, --quiet               log errors and warnings only\n"
+"  -v, --verbose             log debug detail\n"
+"  -h, --help                show this help and exit\n"
+"  -V, --version             show the version and exit\n"
+"\n"
+"The summary: {\"data\": [{\"<input>\": \"<hash>\"}, ...], \"starttime\", \"endtime\",\n"
+"\"totaltime_in_s\", \"batch\", \"complete\", \"tasks\", \"results\", \"iterations\",\n"
+"\"hashes_per_second\", \"rejected\", \"duplicates\", \"workers\": [{\"host\", \"pid\",\n"
+"\"tasks\", \"busy_s\"}]}; an input that is not valid UTF-8 appears as\n"
+"{\"input_base64\": \"...\", \"hash\": \"...\"}. See README.md.\n"
+"\n"
+"Exit status: 0 every batch reported; 64 usage; 69 can't bind; 74 can't write\n"
+"the output; 75 stopped by a signal with a batch incomplete (its summary, with\n"
+"\"complete\": false, is written first).\n");
+}
+
+int
+main (int argc, char *argv [])
+{
+    sink_config_t config = {
+        .bind = "tcp://*:5558",
+        .output = NULL,
+        .batches = 1,
+        .verbosity = 1
+    };
+    enum { OPT_BATCHES = 256 };
+    static const struct option options [] = {
+        { "bind", required_argument, NULL, 'b' },
+        { "output", required_argument, NULL, 'o' },
+        { "batches", required_argument, NULL, OPT_BATCHES },
+        { "quiet", no_argument, NULL, 'q' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 }
+    };
+    zp_log_init ("sink", 1);
+    int opt;
+    opterr = 0;
+    while ((opt = getopt_long (argc, argv, ":b:o:qvhV", options, NULL)) != -1) {
+        int rc = 0;
+        switch (opt) {
+            case 'b': config.bind = optarg; break;
+            case 'o': config.output = streq (optarg, "-") ? NULL : optarg; break;
+            case OPT_BATCHES:
+                rc = zp_parse_u64 ("--batches", optarg, 0, UINT32_MAX, &config.batches);
+                break;
+            case 'q': config.verbosity = 0; break;
+            case 'v': config.verbosity = 2; break;
+            case 'h': s_usage (); return 0;
+            case 'V': printf ("sink (zpipe) %s\n", ZP_VERSION); return 0;
+            case ':': return zp_usage_error ("option '%s' needs a value",
+                                             argv [optind - 1]);
+            default:  return zp_usage_error ("unknown option '%s'",
+                                             argv [optind - 1]);
+        }
+        if (rc)
+            return EX_USAGE;
+    }
+    if (optind < argc)
+        return zp_usage_error ("unexpected argument '%s'", argv [optind]);
+    zp_log_init ("sink", config.verbosity);
+    return sink_run (&config);
+}

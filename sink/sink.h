@@ -1,0 +1,24 @@
+/*  sink - pulls results, puts each batch together and reports it.
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+*/
+#ifndef SINK_H_INCLUDED
+#define SINK_H_INCLUDED
+
+#include <stdint.h>
+
+typedef struct {
+    const char *bind;           //  result endpoint (ROUTER, bound)
+    const char *output;         //  summary file, NULL for stdout
+    uint64_t batches;           //  batches to report before exiting, 0 = until signalled
+    int verbosity;
+} sink_config_t;
+
+//  Serve until --batches batches are reported or a signal comes. Returns a
+//  sysexits code.
+int
+    sink_run (const sink_config_t *config);
+
+#endif

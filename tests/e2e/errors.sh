@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# tests/e2e/errors.sh - what goes wrong at run time: a rejected input line, a
+# missing input file, endpoints that cannot be bound or parsed, an output
+# file that cannot be written. Each gives its sysexits status and a message
+# that names the line, the file or the endpoint.
+
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+need_bins
+
+# expect_stderr DESC NAME REGEX: the stage's stderr matches the extended REGEX.
+expect_stderr() {
+    if grep -Eq -- "$3" "$T_DIR/$2.err"; then
+        ok "$1"
+    else
+        not_ok "$1"
+        diag "no match for /$3/ in $2's stderr"
+        diag_file "$T_DIR/$2.err"
+    fi
+}
+
+# run_alone NAME DESC WANT-STATUSES REGEX CMD...: start one stage on its own,
+# expect it to exit within 15 s with one of WANT-STATUSES ("64|69") and to
+# name REGEX on stderr.
+run_alone() {
+    local name=$1 desc=$2 want=$3 regex=$4
+    shift 4
+    local -a wants
+    IFS='|' read -r -a wants <<<"$want"
+    start_bg "$name" "$@"
+    if expect_exit "$desc: exits ${want//|/ or }" "$LAST_PID" 15 "${wants[@]}"; then
+        expect_stderr "$desc: the message names it" "$name" "$regex"
+    fi
+}
+
+# 1. A line longer than --max-length: line 3 is rejected and named, the
+# others are hashed, the ventilator exits 65.
+case_dir max-length
+write_bytes "$T_DIR/input.txt" 'b"line one\nline two\n" + b"L" * 200 + b"\nline four\nline five\n"'
+free_ports 2
+start_pipeline "sink worker ventilator" "tcp://127.0.0.1:${PORTS[0]}" "tcp://127.0.0.1:${PORTS[1]}" \
+    -i "$T_DIR/input.txt" -N 100 --max-length 100
+finish_pipeline "line too long" 65 --input "$T_DIR/input.txt" --iterations 100 --max-length 100
+expect_stderr "line too long: the ventilator names line 3" ventilator 'line 3([^0-9]|$)'
+
+# 2. The input file does not exist.
+case_dir missing-input
+free_ports 2
+run_alone ventilator "ventilator -i missing file" 66 "no-such-file\.txt" \
+    "$BIN/ventilator" -b "tcp://127.0.0.1:${PORTS[0]}" -s "tcp://127.0.0.1:${PORTS[1]}" \
+    -i "$T_DIR/no-such-file.txt" -N 10
+
+# 3. An address that is not on this host (TEST-NET-1; bind fails locally, no
+# packet is sent).
+case_dir foreign-address
+free_ports 1
+run_alone ventilator "ventilator -b tcp://192.0.2.1:5557" 69 '192\.0\.2\.1:5557' \
+    "$BIN/ventilator" -b tcp://192.0.2.1:5557 -s "tcp://127.0.0.1:${PORTS[0]}" -n 1 -N 10
+run_alone sink "sink -b tcp://192.0.2.1:5558" 69 '192\.0\.2\.1:5558' \
+    "$BIN/sink" -b tcp://192.0.2.1:5558
+
+# 4. A port already in use (held by a plain listening socket).
+case_dir port-in-use
+start_bg holder python3 -c '
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+print(s.getsockname()[1], flush=True)
+time.sleep(120)'
+holder=$LAST_PID
+busy=
+for _ in $(seq 50); do
+    busy=$(head -n1 "$T_DIR/holder.out" 2>/dev/null)
+    [[ -n $busy ]] && break
+    sleep 0.1
+done
+if [[ -z $busy ]]; then
+    not_ok "a listening socket holds a port"
+    diag_file "$T_DIR/holder.err"
+else
+    free_ports 1
+    run_alone sink "sink -b on a port in use" 69 "127\.0\.0\.1:$busy" \
+        "$BIN/sink" -b "tcp://127.0.0.1:$busy"
+    run_alone ventilator "ventilator -b on a port in use" 69 "127\.0\.0\.1:$busy" \
+        "$BIN/ventilator" -b "tcp://127.0.0.1:$busy" -s "tcp://127.0.0.1:${PORTS[0]}" -n 1 -N 10
+fi
+stop "$holder" 5
+
+# 5. Malformed endpoints.
+case_dir malformed-endpoint
+free_ports 2
+t=tcp://127.0.0.1:${PORTS[0]} r=tcp://127.0.0.1:${PORTS[1]}
+run_alone sink "sink -b bogus://x" '64|69' 'bogus://x' "$BIN/sink" -b bogus://x
+run_alone ventilator "ventilator -b bogus://x" '64|69' 'bogus://x' \
+    "$BIN/ventilator" -b bogus://x -s "$r" -n 1 -N 10
+run_alone ventilator "ventilator -s bogus://x" '64|69' 'bogus://x' \
+    "$BIN/ventilator" -b "$t" -s bogus://x -n 1 -N 10
+run_alone worker "worker -v bogus://x" '64|69' 'bogus://x' \
+    "$BIN/worker" -v bogus://x -s "$r" -p 1
+run_alone worker "worker -s bogus://x" '64|69' 'bogus://x' \
+    "$BIN/worker" -v "$t" -s bogus://x -p 1
+
+# 6. The sink cannot write its output file: 74, whenever it finds out (at
+# start or when it writes the summary), naming the file.
+case_dir unwritable-output
+free_ports 2
+SINK_ARGS=(-o /nonexistent/dir/out.json)
+start_pipeline "sink worker ventilator" "tcp://127.0.0.1:${PORTS[0]}" "tcp://127.0.0.1:${PORTS[1]}" \
+    -n 2 -N 10
+if expect_exit "sink -o /nonexistent/dir/out.json: exits 74" "$SINK" "$WAIT" 74; then
+    expect_stderr "sink -o /nonexistent/dir/out.json: the message names the file" sink \
+        '/nonexistent/dir/out\.json'
+fi
+stdout_empty "sink -o unwritable: nothing on stdout either" "$T_DIR/sink.out"
+SINK_ARGS=()
+stop "$VENT" 5
+stop "$WORKER" 5
+
+finish

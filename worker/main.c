@@ -1,0 +1,102 @@
+/*  worker - command line.
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+*/
+#include "worker.h"
+#include "zp_util.h"
+
+#include <getopt.h>
+#include <unistd.h>
+
+static void
+s_usage (long cores)
+{
+    printf (
+"Usage: worker [OPTION]...\n"
+"Run one zpipe worker process per core: each pulls tasks from the ventilator,\n"
+"runs the SHA-512 chain on them and pushes the results to the sink. Runs until\n"
+"stopped with SIGINT or SIGTERM, batch after batch.\n"
+"\n"
+"  -v, --ventilator ENDPOINT the ventilator's task endpoint\n"
+"                            (default tcp://localhost:5557)\n"
+"  -s, --sink ENDPOINT       the sink's endpoint (default tcp://localhost:5558)\n"
+"  -p, --processes N         worker processes (default: online cores, here %ld)\n"
+"  -e, --engine NAME         hash engine: auto, openssl, avx2 or avx512\n"
+"                            (default auto: the fastest this CPU runs)\n"
+"      --heartbeat MS        tell the ventilator we are alive this often\n"
+"                            (default 1000; keep it well under its\n"
+"                            --heartbeat-timeout)\n"
+"  -q, --quiet               log errors and warnings only\n"
+"      --verbose             log debug detail\n"
+"  -h, --help                show this help and exit\n"
+"  -V, --version             show the version and exit\n"
+"\n"
+"Exit status: 0 stopped by a signal; 64 usage; 69 can't connect; 78 the\n"
+"engine asked for does not run on this CPU.\n", cores);
+}
+
+int
+main (int argc, char *argv [])
+{
+    long cores = sysconf (_SC_NPROCESSORS_ONLN);
+    if (cores < 1)
+        cores = 1;
+    worker_config_t config = {
+        .ventilator = "tcp://localhost:5557",
+        .sink = "tcp://localhost:5558",
+        .processes = (uint64_t) cores,
+        .engine = ZP_ENGINE_AUTO,
+        .heartbeat_ms = 1000,
+        .verbosity = 1
+    };
+    enum { OPT_VERBOSE = 256, OPT_HEARTBEAT };
+    static const struct option options [] = {
+        { "ventilator", required_argument, NULL, 'v' },
+        { "sink", required_argument, NULL, 's' },
+        { "processes", required_argument, NULL, 'p' },
+        { "engine", required_argument, NULL, 'e' },
+        { "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
+        { "quiet", no_argument, NULL, 'q' },
+        { "verbose", no_argument, NULL, OPT_VERBOSE },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 }
+    };
+    zp_log_init ("worker", 1);
+    int opt;
+    opterr = 0;
+    while ((opt = getopt_long (argc, argv, ":v:s:p:e:qhV", options, NULL)) != -1) {
+        int rc = 0;
+        switch (opt) {
+            case 'v': config.ventilator = optarg; break;
+            case 's': config.sink = optarg; break;
+            case 'p':
+                rc = zp_parse_u64 ("--processes", optarg, 1, 1024, &config.processes);
+                break;
+            case 'e':
+                if (zp_engine_kind_parse (optarg, &config.engine))
+                    return zp_usage_error ("--engine: '%s' is not one of auto,"
+                                           " openssl, avx2, avx512", optarg);
+                break;
+            case OPT_HEARTBEAT:
+                rc = zp_parse_u64 ("--heartbeat", optarg, 10, 600000, &config.heartbeat_ms);
+                break;
+            case 'q': config.verbosity = 0; break;
+            case OPT_VERBOSE: config.verbosity = 2; break;
+            case 'h': s_usage (cores); return 0;
+            case 'V': printf ("worker (zpipe) %s\n", ZP_VERSION); return 0;
+            case ':': return zp_usage_error ("option '%s' needs a value",
+                                             argv [optind - 1]);
+            default:  return zp_usage_error ("unknown option '%s'",
+                                             argv [optind - 1]);
+        }
+        if (rc)
+            return EX_USAGE;
+    }
+    if (optind < argc)
+        return zp_usage_error ("unexpected argument '%s'", argv [optind]);
+    zp_log_init ("worker", config.verbosity);
+    return worker_run (&config);
+}

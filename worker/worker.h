@@ -1,0 +1,34 @@
+/*  worker - a supervisor that forks one worker process per core; each
+    process pulls tasks from the ventilator, runs the SHA-512 chain and
+    pushes the results to the sink.
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+*/
+#ifndef WORKER_H_INCLUDED
+#define WORKER_H_INCLUDED
+
+#include "zp_hash.h"
+
+#include <stdint.h>
+
+typedef struct {
+    const char *ventilator;     //  task endpoint (DEALER, connected)
+    const char *sink;           //  result endpoint (DEALER, connected)
+    uint64_t processes;         //  worker processes to run
+    zp_engine_kind_t engine;
+    uint64_t heartbeat_ms;      //  READY at least this often
+    int verbosity;
+} worker_config_t;
+
+//  Run the supervisor until SIGINT or SIGTERM. Returns a sysexits code.
+int
+    worker_run (const worker_config_t *config);
+
+//  One worker process: the loop that pulls, hashes and pushes. Returns a
+//  sysexits code when it stops.
+int
+    worker_process_run (const worker_config_t *config);
+
+#endif
