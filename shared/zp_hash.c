@@ -11,6 +11,15 @@
     engine uses the same layout with one lane so that the bookkeeping below
     is shared by all of them.
 
+    Two ways into OpenSSL. zp_hash_chain, the reference, uses EVP with one
+    context for the whole chain. But OpenSSL 3.0's EVP_DigestInit_ex2 frees
+    and allocates the provider's context on every call (checked with
+    valgrind on 3.0.19: one allocation per step, whichever way the context
+    is reused or copied), so the engines use the low-level SHA512_Init/
+    Update/Final instead: deprecated since 3.0 but present in every 3.x,
+    allocation-free, about 20% faster here, and an independent path that
+    the tests compare with the reference.
+
     This file is compiled for the baseline instruction set. It decides which
     kernel may run; the kernels live in files built with -mavx2 or -mavx512*
     and are only called after zp_engine_supported said yes.
@@ -22,10 +31,11 @@
 
 #include "zp_hash.h"
 #include "zp_hash_impl.h"
+#include "zp_util.h"
 
-#include <czmq.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,7 +55,6 @@ struct _zp_engine_t {
     zp_engine_kind_t kind;      //  never AUTO once created
     size_t lanes;
     kernel_fn *kernel;          //  NULL for the OpenSSL engine
-    EVP_MD_CTX *ctx;            //  first steps, and every step for OpenSSL
     uint64_t *state;            //  8 * lanes words, 64-byte aligned
     uint64_t kw2 [80];          //  K + W of the constant padding block
     lane_t lane [ZP_HASH_MAX_LANES];
@@ -76,13 +85,14 @@ s_log_openssl (const char *call)
     unsigned long code = ERR_get_error ();
     char reason [256];
     ERR_error_string_n (code, reason, sizeof reason);
-    zsys_error ("zp_hash: %s failed: %s", call, reason);
+    zp_error ("zp_hash: %s failed: %s", call, reason);
     ERR_clear_error ();
 }
 
 //  Hash input into digest with a context that has been initialised for
 //  SHA-512 once already: passing a NULL type reuses its digest, so OpenSSL
-//  neither fetches the algorithm again nor allocates.
+//  does not fetch the algorithm again (it does still re-create its provider
+//  context, see the top of this file).
 static int
 s_digest (EVP_MD_CTX *ctx, const void *input, size_t size,
           uint8_t digest [SHA512_SIZE])
@@ -132,6 +142,30 @@ s_chain_steps (EVP_MD_CTX *ctx, uint8_t digest [SHA512_SIZE], uint64_t steps)
             return -1;
     }
     return 0;
+}
+
+//  The same, without EVP: for the engines (see the top of this file).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static void
+s_sha512 (const void *input, size_t size, uint8_t digest [SHA512_SIZE])
+{
+    //  These cannot fail: they only touch the context on our stack.
+    SHA512_CTX ctx;
+    SHA512_Init (&ctx);
+    SHA512_Update (&ctx, input, size);
+    SHA512_Final (digest, &ctx);
+}
+#pragma GCC diagnostic pop
+
+static void
+s_sha512_steps (uint8_t digest [SHA512_SIZE], uint64_t steps)
+{
+    char hex [ZP_HASH_HEX_SIZE];
+    for (uint64_t step = 0; step < steps; step++) {
+        s_hex_encode (digest, hex);
+        s_sha512 (hex, sizeof hex, digest);
+    }
 }
 
 int
@@ -239,7 +273,7 @@ zp_engine_new (zp_engine_kind_t kind)
 
     zp_engine_t *self = (zp_engine_t *) calloc (1, sizeof (zp_engine_t));
     if (!self) {
-        zsys_error ("zp_hash: out of memory creating the %s engine", s_kind_names [kind]);
+        zp_error ("zp_hash: out of memory creating the %s engine", s_kind_names [kind]);
         return NULL;
     }
     self->kind = kind;
@@ -261,10 +295,8 @@ zp_engine_new (zp_engine_kind_t kind)
     //  The kernels read and write whole registers of 4 or 8 words; 64-byte
     //  alignment keeps every one of those inside a cache line.
     self->state = (uint64_t *) aligned_alloc (64, 8 * ZP_HASH_MAX_LANES * sizeof (uint64_t));
-    self->ctx = s_ctx_new ();
-    if (!self->state || !self->ctx) {
-        if (!self->state)
-            zsys_error ("zp_hash: out of memory creating the %s engine", s_kind_names [kind]);
+    if (!self->state) {
+        zp_error ("zp_hash: out of memory creating the %s engine", s_kind_names [kind]);
         zp_engine_destroy (&self);
         return NULL;
     }
@@ -279,7 +311,6 @@ zp_engine_destroy (zp_engine_t **self_p)
     assert (self_p);
     zp_engine_t *self = *self_p;
     if (self) {
-        EVP_MD_CTX_free (self->ctx);
         free (self->state);
         free (self);
         *self_p = NULL;
@@ -361,8 +392,7 @@ zp_engine_load (zp_engine_t *self, const void *input, size_t size,
         return -1;
 
     uint8_t digest [SHA512_SIZE];
-    if (s_digest (self->ctx, input, size, digest))
-        return -1;
+    s_sha512 (input, size, digest);
     s_lane_put (self, l, digest);
     lane_t *lane = &self->lane [l];
     lane->busy = true;
@@ -373,9 +403,7 @@ zp_engine_load (zp_engine_t *self, const void *input, size_t size,
     return 0;
 }
 
-//  The OpenSSL engine's one lane. A context that hashed once cannot fail to
-//  hash again short of memory corruption, and run has no way to report an
-//  error; a wrong result would be worse than stopping, so we stop.
+//  The OpenSSL engine's one lane.
 static void
 s_openssl_run (zp_engine_t *self, uint64_t steps)
 {
@@ -385,10 +413,7 @@ s_openssl_run (zp_engine_t *self, uint64_t steps)
     uint64_t todo = lane->remaining < steps? lane->remaining: steps;
     uint8_t digest [SHA512_SIZE];
     s_lane_get (self, 0, digest);
-    if (s_chain_steps (self->ctx, digest, todo)) {
-        zsys_error ("zp_hash: SHA-512 failed in the middle of a chain, aborting");
-        abort ();
-    }
+    s_sha512_steps (digest, todo);
     s_lane_put (self, 0, digest);
     lane->remaining -= todo;
     if (lane->remaining == 0)

@@ -62,9 +62,10 @@ void
 /*  The multi-buffer kernel, written once for any vector width.
 
     zp_hash_avx2.c and zp_hash_avx512.c each define the operations below in
-    their own instructions and then include this header again, with
-    ZP_HASH_KERNEL set to the name of the function to emit. The text is
-    outside the include guard on purpose. Everything it defines is static
+    their own instructions and then include this header a second time, with
+    ZP_HASH_KERNEL set to the name of the function to emit (it must not be
+    set at the first inclusion, which declares). The text is outside the
+    include guard on purpose. Everything it defines is static
     or that one function, so the code compiled for wider instructions stays
     inside the file built with them.
 
@@ -97,10 +98,10 @@ void
 //  round, where it is b ^ c: three instructions instead of four. bc_ must
 //  hold b ^ c when a block starts (S_MAJ_START).
 #ifdef V_MAJ
-#   define S_MAJ_START(b, c)
+#   define S_MAJ_START(b, c) ((void) 0)
 #   define S_MAJ(a, b, c)   V_MAJ (a, b, c)
 #else
-#   define S_MAJ_START(b, c) V bc_ = V_XOR (b, c)
+#   define S_MAJ_START(b, c) (bc_ = V_XOR (b, c))
 #   define S_MAJ(a, b, c)   s_maj (a, b, &bc_)
 static inline V
 s_maj (V a, V b, V *bc)
@@ -181,6 +182,9 @@ ZP_HASH_KERNEL (uint64_t *state, const uint64_t *kw2, uint64_t steps)
     V hash [8];
     for (size_t i = 0; i < 8; i++)
         hash [i] = V_LOAD (state + i * ZP_HASH_LANES);
+#ifndef V_MAJ
+    V bc_;
+#endif
 
     for (uint64_t step = 0; step < steps; step++) {
         //  The 128 hex characters of the digest are the first block: each
@@ -213,9 +217,7 @@ ZP_HASH_KERNEL (uint64_t *state, const uint64_t *kw2, uint64_t steps)
         //  The padding block, chained from the first block's result.
         a = hash [0]; b = hash [1]; c = hash [2]; d = hash [3];
         e = hash [4]; f = hash [5]; g = hash [6]; h = hash [7];
-#ifndef V_MAJ
-        bc_ = V_XOR (b, c);
-#endif
+        S_MAJ_START (b, c);
         for (size_t t = 0; t < 80; t += 16)
             S_ROUNDS16 (S_ROUND2);
         hash [0] = V_ADD (hash [0], a);

@@ -164,7 +164,10 @@ s_fill_lanes (self_t *self)
         self->waiting_size--;
         slot_t *slot = &self->slots [index];
         int64_t begin = zp_mono_us ();
-        zp_engine_load (self->engine, slot->input, slot->size, slot->iterations, index);
+        //  Cannot fail: a lane is free and the decoder refused 0 iterations.
+        int rc = zp_engine_load (self->engine, slot->input, slot->size, slot->iterations, index);
+        assert (rc == 0);
+        (void) rc;
         slot->busy_ns = (uint64_t) (zp_mono_us () - begin) * 1000;
         self->running [self->running_size++] = index;
     }

@@ -59,13 +59,36 @@ s_random_bytes (uint64_t *seed, uint8_t *data, size_t size)
         data [i] = (uint8_t) s_random (seed);
 }
 
+//  tests/ref/chain.py: $ZP_CHAIN_PY, else from the top of the tree, else
+//  from where this binary sits in it (build/tests/test_hash).
+static void
+s_script_path (char *path, size_t size)
+{
+    const char *script = getenv ("ZP_CHAIN_PY");
+    if (script) {
+        snprintf (path, size, "%s", script);
+        return;
+    }
+    snprintf (path, size, "tests/ref/chain.py");
+    if (access (path, R_OK) == 0)
+        return;
+    char self [4096];
+    ssize_t length = readlink ("/proc/self/exe", self, sizeof self - 1);
+    if (length > 0) {
+        self [length] = 0;
+        char *slash = strrchr (self, '/');
+        if (slash)
+            *slash = 0;
+        snprintf (path, size, "%s/../../tests/ref/chain.py", self);
+    }
+}
+
 //  Fill vector [i].expected from Python, all in one run of chain.py.
 static void
 s_python (vector_t *vector, size_t count)
 {
-    const char *script = getenv ("ZP_CHAIN_PY");
-    if (!script)
-        script = "tests/ref/chain.py";
+    char script [4200];
+    s_script_path (script, sizeof script);
     cr_assert (access (script, R_OK) == 0,
                "cannot read %s: run from the top of the tree or set ZP_CHAIN_PY", script);
 
@@ -82,7 +105,7 @@ s_python (vector_t *vector, size_t count)
     }
     cr_assert (fclose (input) == 0);
 
-    char command [512];
+    char command [4400];
     snprintf (command, sizeof command, "python3 %s < %s", script, input_path);
     FILE *output = popen (command, "r");
     cr_assert (output, "popen (%s) failed", command);
@@ -191,7 +214,7 @@ s_inputs (vector_t *vector)
     return count;
 }
 
-Test (hash, chain_matches_python)
+Test (hash, chain_matches_python, .timeout = 30)
 {
     vector_t input [16];
     size_t inputs = s_inputs (input);
@@ -232,7 +255,7 @@ Test (hash, long_chains_match_python, .timeout = 60)
 }
 
 //  Every engine, against Python directly, on the short vectors.
-Test (hash, engines_match_python)
+Test (hash, engines_match_python, .timeout = 30)
 {
     vector_t input [16];
     size_t inputs = s_inputs (input);
@@ -446,27 +469,27 @@ s_engine_random (zp_engine_kind_t kind, uint64_t seed, size_t chain_count,
     zp_engine_destroy (&engine);
 }
 
-Test (engine, openssl_random)
+Test (engine, openssl_random, .timeout = 30)
 {
     s_engine_random (ZP_ENGINE_OPENSSL, 11, 40, 5000);
 }
 
-Test (engine, avx2_random)
+Test (engine, avx2_random, .timeout = 30)
 {
     s_engine_random (ZP_ENGINE_AVX2, 12, 150, 5000);
 }
 
-Test (engine, avx2_random_short)
+Test (engine, avx2_random_short, .timeout = 30)
 {
     s_engine_random (ZP_ENGINE_AVX2, 13, 300, 40);
 }
 
-Test (engine, avx512_random)
+Test (engine, avx512_random, .timeout = 30)
 {
     s_engine_random (ZP_ENGINE_AVX512, 14, 150, 5000);
 }
 
-Test (engine, avx512_random_short)
+Test (engine, avx512_random_short, .timeout = 30)
 {
     s_engine_random (ZP_ENGINE_AVX512, 15, 300, 40);
 }
