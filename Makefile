@@ -35,7 +35,7 @@ UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 $(B)/shared/%_avx2.o:   EXTRA := -mavx2 -mbmi2
 $(B)/shared/%_avx512.o: EXTRA := -mavx512f -mavx512vl -mavx512bw -mbmi2
 
-.PHONY: all run test check deps clean unit e2e bench soak install uninstall
+.PHONY: all run test deps clean install uninstall
 all: $(BINS)
 
 deps:
@@ -67,6 +67,18 @@ test: deps
 	@scripts/run-tests
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# Binaries and man pages; PREFIX and DESTDIR as usual.
+BINDIR := $(DESTDIR)$(PREFIX)/bin
+MANDIR := $(DESTDIR)$(PREFIX)/share/man/man1
+install: all
+	install -d $(BINDIR) $(MANDIR)
+	install -m 0755 $(BINS) $(BINDIR)
+	install -m 0644 docs/ventilator.1 docs/worker.1 docs/sink.1 $(MANDIR)
+
+uninstall:
+	rm -f $(addprefix $(BINDIR)/,ventilator worker sink)
+	rm -f $(addprefix $(MANDIR)/,ventilator.1 worker.1 sink.1)
 
 clean:
 	rm -rf $(B) bin

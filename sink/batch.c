@@ -60,6 +60,10 @@ s_reserve_records (batch_t *self, uint64_t count)
 int
 batch_announce (batch_t *self, const zp_batch_t *message, double now_wall)
 {
+    if (!self->announced && !self->started && self->accepted == 0)
+        //  Until dispatch begins, the batch starts when we hear of it (an
+        //  empty batch never begins dispatch, and still has a start).
+        self->start_wall = now_wall;
     self->announced = true;
     self->iterations = message->iterations;
     self->rejected = message->rejected;

@@ -82,6 +82,8 @@ main (int argc, char *argv [])
     }
     if (optind < argc)
         return zp_usage_error ("unexpected argument '%s'", argv [optind]);
+    //  zsys_init points czmq's log at stdout: set ours up after it.
+    zsys_init ();
     zp_log_init ("sink", config.verbosity);
     return sink_run (&config);
 }

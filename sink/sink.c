@@ -140,7 +140,7 @@ s_finish (self_t *self, batch_t *batch, bool complete)
         return;
     zp_info ("batch %016" PRIx64 " complete: %" PRIu64 " results in %.3f s, %" PRIu64
              " duplicates dropped", batch->id, batch->accepted,
-             batch->end_wall - batch->start_wall, batch->duplicates);
+             batch->accepted ? batch->end_wall - batch->start_wall : 0.0, batch->duplicates);
     //  The ventilator exits on COMPLETE, so it goes after the summary is out.
     s_acknowledge (self, batch, ZP_ACK_COMPLETE);
     if (batch->ventilator_size && self->unconfirmed_size < MAX_DONE) {

@@ -115,6 +115,8 @@ main (int argc, char *argv [])
         return zp_usage_error ("unexpected argument '%s'", argv [optind]);
     if (config.input && count_given)
         return zp_usage_error ("--count and --input exclude each other");
+    //  zsys_init points czmq's log at stdout: set ours up after it.
+    zsys_init ();
     zp_log_init ("ventilator", config.verbosity);
     return ventilator_run (&config);
 }

@@ -247,6 +247,10 @@ worker_process_run (const worker_config_t *config)
 {
     self_t self_data = { .config = config, .slice_steps = 1024 }, *self = &self_data;
     int status = 0;
+    //  This process's own ZeroMQ context, made after the fork. zsys_init
+    //  points czmq's log back at stdout, so the log is set up after it.
+    zsys_init ();
+    zp_log_init ("worker", config->verbosity);
     self->engine = zp_engine_new (config->engine);
     self->slots = (slot_t *) calloc (MAX_SLOTS, sizeof (slot_t));
     self->waiting = (uint32_t *) calloc (MAX_SLOTS, sizeof (uint32_t));

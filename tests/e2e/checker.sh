@@ -45,31 +45,44 @@ EOF
 
 check_summary "a correct summary passes" --input "$IN" --iterations 5 --summary "$GOOD"
 
-# WANT=REGEX mutant DESC PYTHON: apply PYTHON to `doc` (the good summary), and
-# expect check.py to reject the result with a message matching REGEX, so that
-# it fails for the right reason.
+# WANT=REGEX mutant DESC PYTHON: a copy of the good summary changed by PYTHON
+# (which edits `doc`, or sets `text` to the whole file); check.py must reject
+# it with a message matching REGEX, so that it fails for the right reason.
+# Mutants are collected first and built by one python3 run (run_mutants).
 k=0
+M_DESC=() M_WANT=() M_EXTRA=()
 mutant() {
-    local desc=$1 code=$2 out
     k=$((k + 1))
-    local file=$T_DIR/mutant-$k.json
-    python3 - "$GOOD" "$file" "$code" <<'EOF' || { not_ok "build mutant: $desc"; return; }
+    printf '%s\n' "$2" >"$T_DIR/mutant-$k.py"
+    M_DESC[k]=$1
+    M_WANT[k]=$WANT
+    M_EXTRA[k]=${EXTRA[*]}
+}
+run_mutants() {
+    local i out
+    python3 - "$GOOD" "$T_DIR" "$k" <<'EOF' || { not_ok "build the mutants"; return; }
 import json, sys
-doc = json.load(open(sys.argv[1]))
-text = None
-exec(sys.argv[3])
-with open(sys.argv[2], "w") as f:
-    f.write(text if text is not None else json.dumps(doc, ensure_ascii=False))
+good, where, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for i in range(1, count + 1):
+    doc = json.load(open(good))
+    text = None
+    exec(open(f"{where}/mutant-{i}.py").read())
+    with open(f"{where}/mutant-{i}.json", "w") as f:
+        f.write(text if text is not None else json.dumps(doc, ensure_ascii=False))
 EOF
-    if out=$(python3 "$CHECK_PY" --input "$IN" --iterations 5 --summary "$file" "${EXTRA[@]}" 2>&1); then
-        not_ok "check.py rejects: $desc"
-        diag "it passed: $out"
-    elif grep -Eq -- "$WANT" <<<"$out"; then
-        ok "check.py rejects: $desc"
-    else
-        not_ok "check.py rejects: $desc, saying /$WANT/"
-        diag "$out"
-    fi
+    for ((i = 1; i <= k; i++)); do
+        # shellcheck disable=SC2086 # M_EXTRA holds words to split
+        if out=$(python3 "$CHECK_PY" --input "$IN" --iterations 5 \
+                --summary "$T_DIR/mutant-$i.json" ${M_EXTRA[i]} 2>&1); then
+            not_ok "check.py rejects: ${M_DESC[i]}"
+            diag "it passed: $out"
+        elif grep -Eq -- "${M_WANT[i]}" <<<"$out"; then
+            ok "check.py rejects: ${M_DESC[i]}"
+        else
+            not_ok "check.py rejects: ${M_DESC[i]}, saying /${M_WANT[i]}/"
+            diag "$out"
+        fi
+    done
 }
 EXTRA=()
 
@@ -125,6 +138,7 @@ WANT='expected 7\.\.9' mutant "--worker-tasks 7..9 with other shares" 'pass'
 EXTRA=(--max-length 1000)
 WANT='rejected is 0, expected 1' mutant "--max-length 1000: the 100 KB line should have been rejected" 'pass'
 EXTRA=()
+run_mutants
 
 # --uuids: a generated batch.
 python3 - "$T_DIR/uuids.json" <<'EOF'
