@@ -26,7 +26,7 @@ endif
 B := build
 SHARED_SRC := $(wildcard shared/*.c)
 SHARED_OBJ := $(SHARED_SRC:%.c=$(B)/%.o)
-BINS       := bin/ventilator bin/worker bin/sink
+BINS       := bin/ventilator bin/worker bin/sink bin/zpipe-keygen
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
@@ -51,6 +51,10 @@ bin/$(1): $$(patsubst %.c,$(B)/%.o,$$(wildcard $(1)/*.c)) $(SHARED_OBJ)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach s,ventilator worker sink,$(eval $(call stage,$(s))))
+
+bin/zpipe-keygen: $(B)/keygen/main.o
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/%: tests/unit/%.c $(SHARED_OBJ) Makefile
 	@mkdir -p $(dir $@)

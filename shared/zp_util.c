@@ -154,6 +154,15 @@ zp_socket (int type, const char *endpoint, bool bind, int64_t max_msg_size, int 
     zsock_set_heartbeat_timeout (sock, 3000);
     zsock_set_heartbeat_ttl (sock, 6000);
     zsock_set_maxmsgsize (sock, (int) max_msg_size);
+    //  A peer gets this long to finish the ZMTP (and CURVE) handshake; one
+    //  that opens connections and says nothing ties up nothing for long.
+    zsock_set_handshake_ivl (sock, 5000);
+    //  Bounded queues, set here rather than left to the defaults: per
+    //  connection, at most this many messages wait to be sent or read. A
+    //  peer that floods a ROUTER fills its own queue and is then not read
+    //  from (TCP pushes back), while the others' queues are served.
+    zsock_set_sndhwm (sock, 1000);
+    zsock_set_rcvhwm (sock, type == ZMQ_ROUTER ? 100 : 1000);
     if (type == ZMQ_ROUTER)
         //  A message to a peer that is gone fails at once (EHOSTUNREACH)
         //  instead of vanishing, so the caller can put the task back.

@@ -324,8 +324,11 @@ sink_run (const sink_config_t *config)
     }
     int status = 0;
     self->out = zchunk_new (NULL, 65536);
-    self->router = zp_socket (ZMQ_ROUTER, config->bind, true, (int64_t) ZP_MAX_FRAME_BYTES,
-                              &status);
+    self->router = zp_socket (ZMQ_ROUTER, NULL, true, (int64_t) ZP_MAX_FRAME_BYTES, &status);
+    if (self->router
+    &&  (zp_curve_server (config->curve, self->router, config->bind, &status)
+    ||   zp_attach (self->router, config->bind, true, &status)))
+        zsock_destroy (&self->router);
     if (self->router) {
         zp_info ("collecting results at %s", config->bind);
         zloop_t *loop = zloop_new ();

@@ -261,13 +261,17 @@ worker_process_run (const worker_config_t *config)
         self->free_slots [self->free_size++] = MAX_SLOTS - 1 - i;
     s_adapt_capacity (self);
 
-    self->tasks = zp_socket (ZMQ_DEALER, config->ventilator, false,
-                             (int64_t) ZP_MAX_FRAME_BYTES, &status);
-    if (!self->tasks)
+    self->tasks = zp_socket (ZMQ_DEALER, NULL, false, (int64_t) ZP_MAX_FRAME_BYTES, &status);
+    if (!self->tasks
+    ||  zp_curve_client (config->curve, self->tasks, ZP_CURVE_TO_VENTILATOR,
+                         config->ventilator, &status)
+    ||  zp_attach (self->tasks, config->ventilator, false, &status))
         goto done;
-    self->results = zp_socket (ZMQ_DEALER, config->sink, false,
-                               (int64_t) ZP_MAX_FRAME_BYTES, &status);
-    if (!self->results)
+    //  Nothing comes back on the results link but the handshake.
+    self->results = zp_socket (ZMQ_DEALER, NULL, false, 4096, &status);
+    if (!self->results
+    ||  zp_curve_client (config->curve, self->results, ZP_CURVE_TO_SINK, config->sink, &status)
+    ||  zp_attach (self->results, config->sink, false, &status))
         goto done;
     zp_debug ("engine %s, %zu lanes", zp_engine_name (self->engine),
               zp_engine_lanes (self->engine));
