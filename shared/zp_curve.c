@@ -53,47 +53,130 @@ s_key_ok (const char *text)
     return text && strlen (text) == 40 && zmq_z85_decode (key, text) != NULL;
 }
 
+//  The zcert file format is ZPL (czmq's zconfig text): "#" comments,
+//  sections at column 0, "name = value" lines indented below them. Only
+//  what a certificate needs is read: curve/public-key and curve/secret-key.
+//  czmq's own reader (zconfig) is not used: it prints parse errors on
+//  stdout, which is for data.
+
+//  The value of "name = value" (value quoted with " or ', or bare up to a
+//  space or #). Returns false if the line is not that shape.
+static bool
+s_property (const char *line, size_t size, const char **name, size_t *name_size,
+            const char **value, size_t *value_size)
+{
+    size_t at = 0;
+    while (at < size && line [at] != ' ' && line [at] != '=' && line [at] != '\t')
+        at++;
+    *name = line;
+    *name_size = at;
+    while (at < size && (line [at] == ' ' || line [at] == '\t'))
+        at++;
+    if (*name_size == 0 || at == size || line [at] != '=')
+        return false;
+    at++;
+    while (at < size && (line [at] == ' ' || line [at] == '\t'))
+        at++;
+    if (at < size && (line [at] == '"' || line [at] == '\'')) {
+        char quote = line [at++];
+        const char *close = (const char *) memchr (line + at, quote, size - at);
+        if (!close)
+            return false;
+        *value = line + at;
+        *value_size = (size_t) (close - (line + at));
+        return true;
+    }
+    *value = line + at;
+    while (at < size && line [at] != ' ' && line [at] != '\t' && line [at] != '#')
+        at++;
+    *value_size = (size_t) ((line + at) - *value);
+    return true;
+}
+
+//  Takes a key value into dest (ZP_CURVE_KEY_TEXT bytes). Returns NULL or
+//  the reason it is not a key.
+static const char *
+s_take_key (const char *value, size_t size, char *dest, bool *seen, const char *twice,
+            const char *bad)
+{
+    if (*seen)
+        return twice;
+    *seen = true;
+    if (size != 40)
+        return bad;
+    char text [ZP_CURVE_KEY_TEXT];
+    memcpy (text, value, 40);
+    text [40] = 0;
+    if (!s_key_ok (text))
+        return bad;
+    memcpy (dest, text, ZP_CURVE_KEY_TEXT);
+    return NULL;
+}
+
 int
 zp_curve_parse (const char *text, size_t size, char *public_txt, char *secret_txt,
                 const char **reason)
 {
-    //  zconfig wants a C string; a NUL inside simply ends the text.
-    char *copy = (char *) malloc (size + 1);
-    if (!copy) {
-        *reason = "out of memory";
+    if (memchr (text, 0, size)) {
+        *reason = "not a certificate (it contains a NUL byte)";
         return -1;
     }
-    if (size)
-        memcpy (copy, text, size);
-    copy [size] = 0;
-    zconfig_t *root = zconfig_str_load (copy);
-    free (copy);
-    if (!root) {
-        *reason = "not a certificate (can't parse it)";
+    char public_key [ZP_CURVE_KEY_TEXT], secret_key [ZP_CURVE_KEY_TEXT];
+    bool in_curve = false, have_public = false, have_secret = false;
+    const char *why = NULL;
+    size_t at = 0;
+    while (at < size && !why) {
+        const char *line = text + at;
+        const char *newline = (const char *) memchr (line, '\n', size - at);
+        size_t length = newline ? (size_t) (newline - line) : size - at;
+        at += length + (newline ? 1 : 0);
+        if (length && line [length - 1] == '\r')
+            length--;
+        size_t indent = 0;
+        while (indent < length && (line [indent] == ' ' || line [indent] == '\t'))
+            indent++;
+        const char *content = line + indent;
+        size_t content_size = length - indent;
+        if (content_size == 0 || content [0] == '#')
+            continue;
+        if (indent == 0) {
+            //  A section: "curve", perhaps followed by spaces or a comment.
+            size_t word = 0;
+            while (word < content_size && content [word] != ' ' && content [word] != '\t'
+                   && content [word] != '#')
+                word++;
+            in_curve = word == 5 && memcmp (content, "curve", 5) == 0;
+            continue;
+        }
+        const char *name, *value;
+        size_t name_size, value_size;
+        if (!in_curve
+        ||  !s_property (content, content_size, &name, &name_size, &value, &value_size))
+            continue;
+        if (name_size == 10 && memcmp (name, "public-key", 10) == 0)
+            why = s_take_key (value, value_size, public_key, &have_public,
+                              "two curve/public-key entries",
+                              "curve/public-key is not 40 characters of Z85");
+        else
+        if (name_size == 10 && memcmp (name, "secret-key", 10) == 0)
+            why = s_take_key (value, value_size, secret_key, &have_secret,
+                              "two curve/secret-key entries",
+                              "curve/secret-key is not 40 characters of Z85");
+    }
+    if (!why && !have_public)
+        why = "not a certificate (no curve/public-key)";
+    if (!why && secret_txt && !have_secret)
+        why = "not a secret certificate (no curve/secret-key)";
+    if (why) {
+        explicit_bzero (secret_key, sizeof secret_key);
+        *reason = why;
         return -1;
     }
-    const char *public_key = zconfig_get (root, "curve/public-key", NULL);
-    const char *secret_key = zconfig_get (root, "curve/secret-key", NULL);
-    int rc = -1;
-    if (!public_key)
-        *reason = "not a certificate (no curve/public-key)";
-    else
-    if (!s_key_ok (public_key))
-        *reason = "curve/public-key is not 40 characters of Z85";
-    else
-    if (secret_txt && !secret_key)
-        *reason = "not a secret certificate (no curve/secret-key)";
-    else
-    if (secret_txt && !s_key_ok (secret_key))
-        *reason = "curve/secret-key is not 40 characters of Z85";
-    else {
-        memcpy (public_txt, public_key, ZP_CURVE_KEY_TEXT);
-        if (secret_txt)
-            memcpy (secret_txt, secret_key, ZP_CURVE_KEY_TEXT);
-        rc = 0;
-    }
-    zconfig_destroy (&root);
-    return rc;
+    memcpy (public_txt, public_key, ZP_CURVE_KEY_TEXT);
+    if (secret_txt)
+        memcpy (secret_txt, secret_key, ZP_CURVE_KEY_TEXT);
+    explicit_bzero (secret_key, sizeof secret_key);
+    return 0;
 }
 
 //  Reads and parses an open file; closes it.
@@ -311,9 +394,25 @@ zp_curve_refused (zp_curve_t *self)
 
 //  --- Watching handshakes -----------------------------------------------------
 
-static void
-s_server_event (monitor_t *monitor, zp_ratelimit_t *limiter, uint16_t event, uint32_t value)
+//  One limiter per kind of failure, so that a flood of one kind does not
+//  hide the first of another.
+static zp_ratelimit_t *
+s_limiter (zp_ratelimit_t *limiters, uint16_t event, uint32_t value)
 {
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        return &limiters [0];
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+    &&  value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+        return &limiters [1];
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        return &limiters [2];
+    return &limiters [3];
+}
+
+static void
+s_server_event (monitor_t *monitor, zp_ratelimit_t *limiters, uint16_t event, uint32_t value)
+{
+    zp_ratelimit_t *limiter = s_limiter (limiters, event, value);
     const char *why;
     char buffer [128];
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
@@ -336,8 +435,9 @@ s_server_event (monitor_t *monitor, zp_ratelimit_t *limiter, uint16_t event, uin
 }
 
 static void
-s_client_event (monitor_t *monitor, zp_ratelimit_t *limiter, uint16_t event, uint32_t value)
+s_client_event (monitor_t *monitor, zp_ratelimit_t *limiters, uint16_t event, uint32_t value)
 {
+    zp_ratelimit_t *limiter = s_limiter (limiters, event, value);
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
         zp_warn_limited (limiter, "%s refused our key: is %s in its --curve-allow"
                          " directory?", monitor->endpoint, monitor->cert);
@@ -354,7 +454,9 @@ s_client_event (monitor_t *monitor, zp_ratelimit_t *limiter, uint16_t event, uin
                          " certificate of the server there?", monitor->endpoint,
                          monitor->option);
     else
-        zp_warn_limited (limiter, "the handshake with %s failed", monitor->endpoint);
+        zp_warn_limited (limiter, "the handshake with %s failed: if it runs with CURVE,"
+                         " start this stage with --curve-cert and the servers'"
+                         " certificates", monitor->endpoint);
 }
 
 static void
@@ -371,7 +473,8 @@ s_monitor_actor (zsock_t *pipe, void *args)
         return;
     }
     zsock_signal (pipe, 0);
-    zp_ratelimit_t limiter = { 0, 0 };
+    zp_ratelimit_t limiters [4];
+    memset (limiters, 0, sizeof limiters);
     zpoller_t *poller = zpoller_new (pipe, events, NULL);
     while (poller) {
         void *which = zpoller_wait (poller, -1);
@@ -390,9 +493,9 @@ s_monitor_actor (zsock_t *pipe, void *args)
                 zp_debug ("%s: handshake event 0x%x, value 0x%x", monitor->endpoint,
                           event, value);
                 if (monitor->server)
-                    s_server_event (monitor, &limiter, event, value);
+                    s_server_event (monitor, limiters, event, value);
                 else
-                    s_client_event (monitor, &limiter, event, value);
+                    s_client_event (monitor, limiters, event, value);
             }
             zmsg_destroy (&msg);
         }

@@ -25,7 +25,55 @@ typedef struct {
     bool loaded;
     zp_ratelimit_t refusals;
     zp_ratelimit_t problems;
+    zhashx_t *logged;           //  refused key -> when it was last logged (ms)
+    int64_t burst_ms;           //  start of the current second of key lines
+    unsigned burst;             //  key lines logged in it
 } self_t;
+
+static void s_free_name (void **item);
+
+//  A refused key is worth a line of its own -- the operator needs to see
+//  every key that knocks -- but only once a minute, and at most 10 new ones
+//  a second: a peer trying fresh keys in a loop gets the one-line-a-second
+//  limiter, like any other flood.
+static void
+s_log_refused (self_t *self, const char *key, const char *address)
+{
+    int64_t now = zp_mono_us () / 1000;
+    if (!self->logged) {
+        self->logged = zhashx_new ();
+        if (!self->logged)
+            return;
+        zhashx_set_destructor (self->logged, s_free_name);
+    }
+    int64_t *last = (int64_t *) zhashx_lookup (self->logged, key);
+    if (last && now - *last < 60000)
+        return;
+    if (now - self->burst_ms >= 1000) {
+        self->burst_ms = now;
+        self->burst = 0;
+    }
+    if (self->burst >= 10) {
+        zp_warn_limited (&self->refusals, "refused CURVE client key %s from %s: no"
+                         " certificate with that key in %s", key, address, self->dir);
+        return;
+    }
+    self->burst++;
+    zp_warn ("refused CURVE client key %s from %s: no certificate with that key in %s",
+             key, address, self->dir);
+    if (zhashx_size (self->logged) >= 4096)
+        zhashx_purge (self->logged);
+    if (last)
+        *last = now;
+    else {
+        int64_t *stamp = (int64_t *) malloc (sizeof (int64_t));
+        if (stamp) {
+            *stamp = now;
+            if (zhashx_insert (self->logged, key, stamp) != 0)
+                free (stamp);
+        }
+    }
+}
 
 //  FNV-1a over bytes, folded into an accumulator.
 static uint64_t
@@ -221,8 +269,7 @@ s_authenticate (self_t *self)
             zp_debug ("CURVE client %s from %s allowed (%s)", key_txt, address, name);
         }
         else
-            zp_warn_limited (&self->refusals, "refused CURVE client key %s from %s: no"
-                             " certificate with that key in %s", key_txt, address, self->dir);
+            s_log_refused (self, key_txt, address);
     }
     //  The user id is the certificate's file name, for the record; no
     //  metadata.
@@ -285,6 +332,7 @@ s_actor (zsock_t *pipe, void *args)
     zsock_unbind (self->handler, ZAP_ENDPOINT);
     zsock_destroy (&self->handler);
     zhashx_destroy (&self->keys);
+    zhashx_destroy (&self->logged);
     free (self->dir);
 }
 
