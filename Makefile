@@ -29,6 +29,8 @@ SHARED_OBJ := $(SHARED_SRC:%.c=$(B)/%.o)
 BINS       := bin/ventilator bin/worker bin/sink bin/zpipe-keygen
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+TOOL_SRC   := $(wildcard tests/tools/*.c)
+TOOL_BINS  := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 
 # Engines built for a wider instruction set than the baseline; they run only when
 # the CPU says it supports them (zp_engine_supported).
@@ -60,6 +62,11 @@ $(B)/tests/%: tests/unit/%.c $(SHARED_OBJ) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(SHARED_OBJ) $(LDLIBS) -lcriterion
 
+# Helpers the end-to-end tests run (tests/tools/): a hostile peer.
+$(B)/tools/%: tests/tools/%.c $(SHARED_OBJ) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(SHARED_OBJ) $(LDLIBS)
+
 # The main job: sink, workers and ventilator on loopback, the default workload,
 # the summary JSON on stdout.
 run: deps
@@ -67,7 +74,7 @@ run: deps
 	@scripts/run -- $(ARGS)
 
 test: deps
-	@$(MAKE) -s all $(UNIT_BINS)
+	@$(MAKE) -s all $(UNIT_BINS) $(TOOL_BINS)
 	@scripts/run-tests
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

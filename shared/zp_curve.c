@@ -421,7 +421,8 @@ s_server_event (monitor_t *monitor, zp_ratelimit_t *limiters, uint16_t event, ui
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
     &&  value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
         why = monitor->curve ? "it does not speak CURVE (a plain-text peer?)"
-                             : "it speaks CURVE, this stage plain text";
+                             : "it asked for a security mechanism (CURVE?) where this"
+                               " stage speaks plain text";
     else
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
         snprintf (buffer, sizeof buffer, "it broke the ZMTP handshake (protocol error 0x%08x)",
