@@ -246,19 +246,17 @@ s_authenticate (self_t *self)
     const char *status = "400", *text = "No access";
     char key_txt [ZP_CURVE_KEY_TEXT] = "";
     const char *name = NULL;
-    if (!streq (version, "1.0")) {
+    bool curve = streq (mechanism, "CURVE");
+    if (!streq (version, "1.0")
+    ||  (curve && (frames != 7 || !key || zframe_size (key) != 32
+                   || !streq (domain, ZP_CURVE_DOMAIN)))) {
         status = "500";
         text = "Bad request";
     }
     else
-    if (!streq (mechanism, "CURVE"))
+    if (!curve)
         zp_warn_limited (&self->refusals, "refused a %s client from %s: only CURVE is"
                          " allowed here", mechanism, address);
-    else
-    if (frames != 7 || !key || zframe_size (key) != 32 || !streq (domain, ZP_CURVE_DOMAIN)) {
-        status = "500";
-        text = "Bad request";
-    }
     else {
         zmq_z85_encode (key_txt, zframe_data (key), 32);
         s_refresh (self, false);

@@ -127,6 +127,9 @@ s_task_add (self_t *self, const void *data, size_t size)
         uint64_t capacity = self->tasks_capacity ? self->tasks_capacity * 2 : 1024;
         task_t *tasks = (task_t *) realloc (self->tasks, capacity * sizeof (task_t));
         uint64_t *packed = (uint64_t *) realloc (self->packed, capacity * sizeof (uint64_t));
+        //  Either may have moved even if the other failed.
+        if (tasks)
+            self->tasks = tasks;
         if (packed)
             self->packed = packed;
         if (!tasks || !packed)
@@ -146,7 +149,8 @@ s_task_add (self_t *self, const void *data, size_t size)
     }
     if (s_queue_reserve (self))
         return -1;
-    memcpy (self->bytes + self->bytes_size, data, size);
+    if (size)
+        memcpy (self->bytes + self->bytes_size, data, size);
     self->tasks [self->total] = (task_t) {
         .offset = self->bytes_size, .size = (uint32_t) size, .state = TASK_PENDING
     };

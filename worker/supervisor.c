@@ -45,9 +45,6 @@ s_spawn (const worker_config_t *config, const sigset_t *original_mask, pid_t par
         if (getppid () != parent)
             _exit (0);
         sigprocmask (SIG_SETMASK, original_mask, NULL);
-        //  czmq resets its settings in a forked child, the log stream
-        //  (back to stdout) included: stdout is for data.
-        zp_log_init ("worker", config->verbosity);
         int status = worker_process_run (config);
         //  The process's copy: its watchers must stop before exit tears
         //  the ZeroMQ context down.

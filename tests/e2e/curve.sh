@@ -203,6 +203,7 @@ for who in good stranger; do
 done
 start_bg plain "$BIN/worker" -p 1 -v "$T" -s "$R"
 PLAIN=$LAST_PID
+WORKERS=("$GOOD" "$STRANGER" "$PLAIN")
 
 check_wait "the sink takes the ventilator's key (the duplicate is ignored, not fatal)" \
     "$T_DIR/ventilator.err" "the sink knows batch|waiting for workers" 15
@@ -251,8 +252,8 @@ if [[ -n $joined && -n $summary_pids && ${#intruders[@]} == 0 ]]; then
     ok "auth: only the good worker's processes joined and sent results"
 else
     not_ok "auth: only the good worker's processes joined and sent results"
-    diag "good worker's processes: $(echo $good_kids)" "joined: $(echo $joined)" \
-        "in the summary: $(echo $summary_pids)" "others: ${intruders[*]:-none}"
+    diag "good worker's processes: ${good_kids//$'\n'/ }" "joined: ${joined//$'\n'/ }" \
+        "in the summary: ${summary_pids//$'\n'/ }" "others: ${intruders[*]:-none}"
 fi
 refusals=$(jq -r '.refused_connections' "$T_DIR/sink.out" 2>/dev/null)
 if [[ $refusals =~ ^[0-9]+$ ]] && ((refusals >= 2)); then
@@ -263,10 +264,11 @@ else
 fi
 expect_stderr "auth: the ventilator counts its refusals at exit" ventilator \
     "[1-9][0-9]* connections refused at"
-for who in good stranger plain; do
-    pid=${who^^}
-    stop "${!pid}" 10
-    check_eq "auth: the $who worker exits 0 on SIGTERM" "$STATUS" 0
+WORKERS[0]=$GOOD
+for i in 0 1 2; do
+    who=(good stranger plain)
+    stop "${WORKERS[$i]}" 10
+    check_eq "auth: the ${who[$i]} worker exits 0 on SIGTERM" "$STATUS" 0
 done
 if grep -q . "$T_DIR/good.out" "$T_DIR/good2.out" "$T_DIR/stranger.out" "$T_DIR/plain.out" "$T_DIR/ventilator.out"; then
     not_ok "auth: workers and ventilator print nothing on stdout"

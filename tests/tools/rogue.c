@@ -42,8 +42,14 @@ static int
 s_tcp_connect (const char *endpoint)
 {
     char host [64];
-    int port;
-    if (sscanf (endpoint, "tcp://%63[^:]:%d", host, &port) != 2)
+    const char *colon = strrchr (endpoint, ':');
+    if (strncmp (endpoint, "tcp://", 6) != 0 || !colon
+    ||  (size_t) (colon - endpoint - 6) >= sizeof host)
+        return -1;
+    memcpy (host, endpoint + 6, (size_t) (colon - endpoint - 6));
+    host [colon - endpoint - 6] = 0;
+    long port = strtol (colon + 1, NULL, 10);
+    if (port <= 0 || port > 65535)
         return -1;
     struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
     if (inet_pton (AF_INET, host, &address.sin_addr) != 1)
@@ -339,10 +345,10 @@ main (int argc, char *argv [])
     s_buf = zchunk_new (NULL, 4096);
     int status = 64;
     if (argc == 5 && streq (argv [1], "attack"))
-        status = s_attack (argv [2], streq (argv [3], "sink"), atoi (argv [4]));
+        status = s_attack (argv [2], streq (argv [3], "sink"), (int) strtol (argv [4], NULL, 10));
     else
     if (argc == 5 && streq (argv [1], "absurd"))
-        status = s_absurd (argv [2], argv [3], atoi (argv [4]));
+        status = s_absurd (argv [2], argv [3], (int) strtol (argv [4], NULL, 10));
     else
         fprintf (stderr, "usage: rogue attack ENDPOINT ventilator|sink SECONDS\n"
                          "       rogue absurd TASK-ENDPOINT RESULT-ENDPOINT SECONDS\n");
