@@ -14,7 +14,11 @@
 #include "zp_curve.h"
 #include "zp_util.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -371,4 +375,39 @@ Test (curve, no_server_without_an_allow_list)
     zsock_destroy (&sock);
     zp_curve_destroy (&curve);
     zcert_destroy (&pair);
+}
+
+Test (curve, a_stalled_handshake_is_dropped)
+{
+    //  A peer that connects and never finishes its greeting is cut off
+    //  after the handshake limit (5 s), instead of holding the connection.
+    int status = 0;
+    zp_curve_options_t none = { NULL, NULL, NULL, NULL };
+    zp_curve_t *curve = zp_curve_new (&none, &status);
+    zsock_t *server = zp_socket (ZMQ_ROUTER, NULL, true, 1 << 20, &status);
+    cr_assert_eq (zp_curve_server (curve, server, "tcp://127.0.0.1:*", &status), 0);
+    int port = zsock_bind (server, "tcp://127.0.0.1:*");
+    cr_assert_gt (port, 0);
+
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
+    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    cr_assert_eq (connect (fd, (struct sockaddr *) &address, sizeof address), 0);
+    cr_assert_eq (write (fd, "\xff", 1), 1);
+    struct timeval wait = { .tv_sec = 9, .tv_usec = 0 };
+    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+    int64_t begin = zclock_mono ();
+    char bytes [256];
+    ssize_t got;
+    //  The server's own greeting may come first; then the end.
+    while ((got = read (fd, bytes, sizeof bytes)) > 0)
+        ;
+    int64_t took = zclock_mono () - begin;
+    cr_assert_eq (got, 0, "the connection was not closed (read: %zd, %s)", got, strerror (errno));
+    cr_assert_geq (took, 4000, "closed after %" PRId64 " ms: too soon", took);
+    cr_assert_leq (took, 8000, "closed after %" PRId64 " ms", took);
+    cr_assert (s_refused (curve, 1, 2000), "the stalled handshake was not counted");
+    close (fd);
+    zsock_destroy (&server);
+    zp_curve_destroy (&curve);
 }
