@@ -17,6 +17,12 @@
 
 //  Sockets watched per process: a stage has two at most.
 #define MAX_MONITORS 4
+//  ZMQ_ZAP_ENFORCE_DOMAIN is draft API in libzmq 4.3's header, but the
+//  Debian library takes it: without a ZAP handler, fail the handshake
+//  instead of letting any key in.
+#ifndef ZMQ_ZAP_ENFORCE_DOMAIN
+#   define ZMQ_ZAP_ENFORCE_DOMAIN 93
+#endif
 
 //  What a monitor actor needs; owned by zp_curve_t, which outlives the actor.
 typedef struct {
@@ -566,6 +572,11 @@ zp_curve_server (zp_curve_t *self, zsock_t *sock, const char *endpoint, int *exi
         zsock_set_curve_secretkey (sock, self->secret_txt);
         zsock_set_curve_server (sock, 1);
         zsock_set_zap_domain (sock, ZP_CURVE_DOMAIN);
+        //  Belt and braces: should the handler ever be gone, refuse all.
+        int enforce = 1;
+        if (zmq_setsockopt (zsock_resolve (sock), ZMQ_ZAP_ENFORCE_DOMAIN, &enforce,
+                            sizeof enforce) != 0)
+            zp_debug ("this libzmq has no ZMQ_ZAP_ENFORCE_DOMAIN; relying on the handler");
         if (zsock_curve_server (sock) != 1) {
             zp_error ("can't make %s a CURVE server: %s (is libzmq built with CURVE?)",
                       endpoint, zmq_strerror (zmq_errno ()));

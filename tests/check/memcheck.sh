@@ -12,8 +12,8 @@
 . "$(dirname "$0")/../e2e/lib.sh"
 need_bins
 
-VALGRIND=(valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect
-          --errors-for-leak-kinds=definite,indirect --track-fds=no --num-callers=30
+VALGRIND=(valgrind --tool=memcheck --leak-check=full "--show-leak-kinds=definite,indirect"
+          "--errors-for-leak-kinds=definite,indirect" --track-fds=no --num-callers=30
           --error-exitcode=99)
 ROGUE=${ZP_TOOLS:-$E2E_ROOT/build/tools}/rogue
 KEYGEN=$E2E_ROOT/scripts/zpipe-keygen
