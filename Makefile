@@ -23,20 +23,28 @@ ifeq ($(WERROR),1)
 ALL_CFLAGS += -Werror
 endif
 
-B := build
+# B: objects and test binaries; BIN: the executables. `make check` builds
+# its -Werror and sanitizer variants into directories of their own.
+B   ?= build
+BIN ?= bin
 SHARED_SRC := $(wildcard shared/*.c)
 SHARED_OBJ := $(SHARED_SRC:%.c=$(B)/%.o)
-BINS       := bin/ventilator bin/worker bin/sink
+BINS       := $(BIN)/ventilator $(BIN)/worker $(BIN)/sink $(BIN)/zpipe-keygen
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+TOOL_SRC   := $(wildcard tests/tools/*.c)
+TOOL_BINS  := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 
 # Engines built for a wider instruction set than the baseline; they run only when
 # the CPU says it supports them (zp_engine_supported).
 $(B)/shared/%_avx2.o:   EXTRA := -mavx2 -mbmi2
 $(B)/shared/%_avx512.o: EXTRA := -mavx512f -mavx512vl -mavx512bw -mbmi2
 
-.PHONY: all run test deps clean install uninstall
+.PHONY: all run test check fuzz deps clean install uninstall tests
 all: $(BINS)
+
+# Everything `scripts/run-tests` runs needs: the stages, unit tests, tools.
+tests: $(BINS) $(UNIT_BINS) $(TOOL_BINS)
 
 deps:
 	@scripts/install-deps
@@ -46,15 +54,24 @@ $(B)/%.o: %.c Makefile
 	$(CC) $(ALL_CFLAGS) $(EXTRA) -MMD -MP -c $< -o $@
 
 define stage
-bin/$(1): $$(patsubst %.c,$(B)/%.o,$$(wildcard $(1)/*.c)) $(SHARED_OBJ)
-	@mkdir -p bin
+$(BIN)/$(1): $$(patsubst %.c,$(B)/%.o,$$(wildcard $(1)/*.c)) $(SHARED_OBJ)
+	@mkdir -p $(BIN)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach s,ventilator worker sink,$(eval $(call stage,$(s))))
 
+$(BIN)/zpipe-keygen: $(B)/keygen/main.o
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(B)/tests/%: tests/unit/%.c $(SHARED_OBJ) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(SHARED_OBJ) $(LDLIBS) -lcriterion
+
+# Helpers the end-to-end tests run (tests/tools/): a hostile peer.
+$(B)/tools/%: tests/tools/%.c $(SHARED_OBJ) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(SHARED_OBJ) $(LDLIBS)
 
 # The main job: sink, workers and ventilator on loopback, the default workload,
 # the summary JSON on stdout.
@@ -63,8 +80,35 @@ run: deps
 	@scripts/run -- $(ARGS)
 
 test: deps
-	@$(MAKE) -s all $(UNIT_BINS)
+	@$(MAKE) -s tests
 	@scripts/run-tests
+
+# libFuzzer targets, one per decoder of outside bytes (tests/fuzz/); `make
+# fuzz` runs them for FUZZ_TIME seconds in all, from their seed corpora.
+FUZZ_CC    ?= clang
+FUZZ_TIME  ?= 60
+FUZZERS    := proto input cert
+FUZZ_BINS  := $(FUZZERS:%=$(B)/fuzz/fuzz_%)
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+              -std=c17 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Ishared \
+              $(shell $(PKG_CONFIG) --cflags libczmq 2>/dev/null)
+FUZZ_SRC_proto := shared/zp_proto.c
+FUZZ_SRC_input := shared/zp_input.c
+FUZZ_SRC_cert  := shared/zp_curve.c shared/zp_zap.c shared/zp_util.c
+
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard shared/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRC_$*) $(LDLIBS)
+
+fuzz: deps
+	@$(MAKE) -s $(FUZZ_BINS)
+	@scripts/fuzz $(FUZZ_TIME) $(FUZZERS)
+
+# The whole suite built with -Werror (gcc and clang), run under ASan+UBSan,
+# the end-to-end run under valgrind, the fuzzers for 60 s, then clang-tidy,
+# cppcheck and shellcheck: see scripts/check.
+check: deps
+	@scripts/check
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
@@ -81,4 +125,4 @@ uninstall:
 	rm -f $(addprefix $(MANDIR)/,ventilator.1 worker.1 sink.1)
 
 clean:
-	rm -rf $(B) bin
+	rm -rf $(B) $(BIN)

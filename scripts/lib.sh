@@ -1,5 +1,5 @@
 # scripts/lib.sh - small bash helpers shared by scripts/run and tests/e2e/lib.sh.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # (ZP_STATUS is read by the scripts that source this)
 #
 # Source it; it defines functions only and changes no shell option.
 # Every wait here is bounded, and processes are only ever signalled by the

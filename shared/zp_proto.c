@@ -223,6 +223,10 @@ s_decode_ready (reader_t *r, zp_ready_t *self)
         return "READY: truncated before held list";
     if (self->capacity == 0 && !(self->flags & ZP_READY_LEAVING))
         return "READY: capacity 0 without LEAVING";
+    //  Running totals: nothing is finished that was not received. A peer
+    //  that says otherwise would make the ventilator's credit sum wrap.
+    if (self->finished > self->received)
+        return "READY: finished above received";
     //  Without either flag the sender makes no statement about what it
     //  holds, so a list would be meaningless; refuse it rather than guess.
     if (self->held_n > 0 && !(self->flags & (ZP_READY_HELD | ZP_READY_LEAVING)))

@@ -19,23 +19,30 @@ zp_log_init (const char *stage, int verbosity)
 {
     s_stage = stage;
     s_verbosity = verbosity;
-    //  czmq logs to stdout by default; stdout is for data.
-    zsys_set_logstream (stderr);
+    //  czmq logs to stdout by default; stdout is for data. Through the
+    //  environment, not zsys_set_logstream: that one starts czmq (a ZeroMQ
+    //  context and its threads), which the worker's supervisor must not do
+    //  before it forks -- the processes would inherit a context they can
+    //  neither use nor free -- and czmq resets its settings in a forked
+    //  child anyway, where the environment survives.
+    setenv ("ZSYS_LOGSTREAM", "stderr", 1);
 }
 
-//  zsys_* takes a format, so the stage prefix and the caller's message are
-//  put together here first.
+//  The line czmq's zsys log writes ("I: 26-11-25 21:44:09 ..."), written
+//  here: zsys_info and friends start czmq (a ZeroMQ context) on first use,
+//  which the worker's supervisor must not do before it forks. One fprintf
+//  per line, so lines from an actor's thread do not interleave.
 static void
 s_log (char level, const char *format, va_list args)
 {
     char message [1024];
     vsnprintf (message, sizeof message, format, args);
-    switch (level) {
-        case 'E': zsys_error ("%s[%d]: %s", s_stage, (int) getpid (), message); break;
-        case 'W': zsys_warning ("%s[%d]: %s", s_stage, (int) getpid (), message); break;
-        case 'I': zsys_info ("%s[%d]: %s", s_stage, (int) getpid (), message); break;
-        default:  zsys_debug ("%s[%d]: %s", s_stage, (int) getpid (), message); break;
-    }
+    time_t now = time (NULL);
+    struct tm local;
+    char stamp [32] = "";
+    if (localtime_r (&now, &local))
+        strftime (stamp, sizeof stamp, "%y-%m-%d %H:%M:%S", &local);
+    fprintf (stderr, "%c: %s %s[%d]: %s\n", level, stamp, s_stage, (int) getpid (), message);
 }
 
 #define S_LOG_FN(name, level, min_verbosity) \
@@ -123,7 +130,8 @@ zp_wall_s (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_REALTIME, &ts);
-    return (double) ts.tv_sec + (double) (ts.tv_nsec / 1000) / 1e6;
+    //  Whole microseconds on purpose: the resolution the reports promise.
+    return (double) ts.tv_sec + (double) (ts.tv_nsec / 1000) / 1e6;   //  NOLINT(bugprone-integer-division)
 }
 
 const char *
@@ -154,6 +162,15 @@ zp_socket (int type, const char *endpoint, bool bind, int64_t max_msg_size, int 
     zsock_set_heartbeat_timeout (sock, 3000);
     zsock_set_heartbeat_ttl (sock, 6000);
     zsock_set_maxmsgsize (sock, (int) max_msg_size);
+    //  A peer gets this long to finish the ZMTP (and CURVE) handshake; one
+    //  that opens connections and says nothing ties up nothing for long.
+    zsock_set_handshake_ivl (sock, 5000);
+    //  Bounded queues, set here rather than left to the defaults: per
+    //  connection, at most this many messages wait to be sent or read. A
+    //  peer that floods a ROUTER fills its own queue and is then not read
+    //  from (TCP pushes back), while the others' queues are served.
+    zsock_set_sndhwm (sock, 1000);
+    zsock_set_rcvhwm (sock, type == ZMQ_ROUTER ? 100 : 1000);
     if (type == ZMQ_ROUTER)
         //  A message to a peer that is gone fails at once (EHOSTUNREACH)
         //  instead of vanishing, so the caller can put the task back.

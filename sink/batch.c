@@ -60,9 +60,9 @@ s_reserve_records (batch_t *self, uint64_t count)
 int
 batch_announce (batch_t *self, const zp_batch_t *message, double now_wall)
 {
+    //  A batch that completes before dispatch begins (no tasks at all)
+    //  still has a start: the moment it became known.
     if (!self->announced && !self->started && self->accepted == 0)
-        //  Until dispatch begins, the batch starts when we hear of it (an
-        //  empty batch never begins dispatch, and still has a start).
         self->start_wall = now_wall;
     self->announced = true;
     self->iterations = message->iterations;
@@ -159,7 +159,8 @@ batch_accept (batch_t *self, const char *host, uint32_t pid, const zp_result_t *
     self->store_size += need;
     self->unacked [self->unacked_size++] = result->task;
     self->accepted++;
-    self->steps += result->iterations;
+    if (result->status == ZP_STATUS_OK)
+        self->steps += result->iterations;   //  a refused task ran no steps
     self->workers [worker].tasks++;
     self->workers [worker].busy_ns += result->elapsed_ns;
     self->end_wall = now_wall;
@@ -206,9 +207,49 @@ s_data_entry (const uint8_t *input, size_t input_size, const uint8_t *output, si
     return entry;
 }
 
+//  One element of "data" for a task that failed: {"input": "<input>",
+//  "error": "<reason>"}, "input_base64" for an input that is not UTF-8.
+static json_t *
+s_failed_entry (const uint8_t *input, size_t input_size, const uint8_t *reason,
+                size_t reason_size)
+{
+    json_t *entry = json_object ();
+    if (!entry)
+        return NULL;
+    json_t *text = json_stringn ((const char *) input, input_size);
+    if (text)
+        json_object_set_new (entry, "input", text);
+    else {
+        size_t encoded_size = 4 * ((input_size + 2) / 3) + 1;
+        unsigned char *encoded = (unsigned char *) malloc (encoded_size);
+        if (!encoded) {
+            json_decref (entry);
+            return NULL;
+        }
+        EVP_EncodeBlock (encoded, input, (int) input_size);
+        json_object_set_new (entry, "input_base64", json_string ((const char *) encoded));
+        free (encoded);
+    }
+    //  A reason that is not UTF-8 (it comes from a worker) is shown as hex.
+    json_t *why = json_stringn ((const char *) reason, reason_size);
+    if (!why) {
+        char *hex = (char *) malloc (2 * reason_size + 1);
+        if (hex) {
+            for (size_t i = 0; i < reason_size; i++)
+                snprintf (hex + 2 * i, 3, "%02x", reason [i]);
+            hex [2 * reason_size] = 0;
+            why = json_string (hex);
+            free (hex);
+        }
+    }
+    json_object_set_new (entry, "error", why ? why : json_null ());
+    return entry;
+}
+
 int
 batch_write_summary (const batch_t *self, FILE *file, bool complete)
 {
+    uint64_t failed = 0;
     //  "data" can hold millions of entries: it is written entry by entry
     //  instead of being built as one tree, so memory stays near the size
     //  of the results themselves.
@@ -219,8 +260,10 @@ batch_write_summary (const batch_t *self, FILE *file, bool complete)
         if (!record->have)
             continue;
         const uint8_t *input = self->store + record->offset;
-        json_t *entry = s_data_entry (input, record->input_size, input + record->input_size,
-                                      record->output_size);
+        bool ok = record->status == ZP_STATUS_OK;
+        failed += !ok;
+        json_t *entry = (ok ? s_data_entry : s_failed_entry)
+            (input, record->input_size, input + record->input_size, record->output_size);
         if (!entry) {
             errno = ENOMEM;
             return -1;
@@ -244,7 +287,8 @@ batch_write_summary (const batch_t *self, FILE *file, bool complete)
             "pid", (json_int_t) self->workers [i].pid,
             "tasks", (json_int_t) self->workers [i].tasks,
             "busy_s", (double) self->workers [i].busy_ns / 1e9));
-    json_t *rest = json_pack ("{s:f, s:f, s:f, s:s, s:b, s:I, s:I, s:I, s:f, s:I, s:I, s:o}",
+    json_t *rest = json_pack ("{s:f, s:f, s:f, s:s, s:b, s:I, s:I, s:I, s:f, s:I, s:I, s:o,"
+                              " s:I, s:I, s:I}",
         "starttime", self->start_wall,
         "endtime", self->accepted ? self->end_wall : self->start_wall,
         "totaltime_in_s", total_s,
@@ -256,7 +300,10 @@ batch_write_summary (const batch_t *self, FILE *file, bool complete)
         "hashes_per_second", total_s > 0 ? (double) self->steps / total_s : 0.0,
         "rejected", (json_int_t) self->rejected,
         "duplicates", (json_int_t) self->duplicates,
-        "workers", workers);
+        "workers", workers,
+        "failed", (json_int_t) failed,
+        "rejected_messages", (json_int_t) self->rejected_messages,
+        "refused_connections", (json_int_t) self->refused_connections);
     char *text = rest ? json_dumps (rest, JSON_INDENT (2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref (rest);
     if (!text) {

@@ -16,8 +16,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-//  Results a batch may hold before its BATCH message said how many to expect.
+//  Results a batch may hold before its BATCH message said how many to expect,
+//  and how many bytes of them.
 #define BATCH_UNANNOUNCED_LIMIT (UINT64_C (1) << 20)
+#define BATCH_UNANNOUNCED_BYTES (UINT64_C (64) << 20)
 
 typedef struct {
     uint64_t offset;            //  in the store: input bytes, then output bytes
@@ -58,6 +60,10 @@ typedef struct {
     size_t ventilator_size;
     uint64_t *unacked;          //  ids accepted since the last ACK
     size_t unacked_size, unacked_capacity;
+
+    //  The sink's counters since it started, copied in for the summary.
+    uint64_t rejected_messages;
+    uint64_t refused_connections;
 } batch_t;
 
 //  Create an empty batch with that id; NULL if out of memory.

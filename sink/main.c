@@ -21,6 +21,13 @@ s_usage (void)
 "                            (default tcp://*:5558)\n"
 "  -o, --output FILE         write summaries to FILE (default: standard output)\n"
 "      --batches N           exit after N batches (default 1; 0 = until signalled)\n"
+"      --max-batch-bytes N   most bytes of results (inputs and outputs) one batch\n"
+"                            may hold; more are refused (default 4294967296)\n"
+"      --curve-cert FILE     encrypt and authenticate every link with CURVE: our\n"
+"                            public certificate (FILE_secret beside it, mode 0600)\n"
+"      --curve-allow DIR     with --curve-cert: the public certificates of the\n"
+"                            workers and the ventilator; no other client gets in\n"
+"                            (reloaded when it changes)\n"
 "  -q, --quiet               log errors and warnings only\n"
 "  -v, --verbose             log debug detail\n"
 "  -h, --help                show this help and exit\n"
@@ -29,12 +36,14 @@ s_usage (void)
 "The summary: {\"data\": [{\"<input>\": \"<hash>\"}, ...], \"starttime\", \"endtime\",\n"
 "\"totaltime_in_s\", \"batch\", \"complete\", \"tasks\", \"results\", \"iterations\",\n"
 "\"hashes_per_second\", \"rejected\", \"duplicates\", \"workers\": [{\"host\", \"pid\",\n"
-"\"tasks\", \"busy_s\"}]}; an input that is not valid UTF-8 appears as\n"
+"\"tasks\", \"busy_s\"}], \"failed\", \"rejected_messages\", \"refused_connections\"};\n"
+"an input that is not valid UTF-8 appears as\n"
 "{\"input_base64\": \"...\", \"hash\": \"...\"}. See README.md.\n"
 "\n"
 "Exit status: 0 every batch reported; 64 usage; 69 can't bind; 74 can't write\n"
 "the output; 75 stopped by a signal with a batch incomplete (its summary, with\n"
-"\"complete\": false, is written first).\n");
+"\"complete\": false, is written first); 78 a CURVE certificate or the allow\n"
+"directory can't be used.\n");
 }
 
 int
@@ -44,13 +53,18 @@ main (int argc, char *argv [])
         .bind = "tcp://*:5558",
         .output = NULL,
         .batches = 1,
+        .max_batch_bytes = UINT64_C (1) << 32,
         .verbosity = 1
     };
-    enum { OPT_BATCHES = 256 };
+    zp_curve_options_t curve = { NULL, NULL, NULL, NULL };
+    enum { OPT_BATCHES = 256, OPT_MAX_BATCH_BYTES, OPT_CURVE_CERT, OPT_CURVE_ALLOW };
     static const struct option options [] = {
         { "bind", required_argument, NULL, 'b' },
         { "output", required_argument, NULL, 'o' },
         { "batches", required_argument, NULL, OPT_BATCHES },
+        { "max-batch-bytes", required_argument, NULL, OPT_MAX_BATCH_BYTES },
+        { "curve-cert", required_argument, NULL, OPT_CURVE_CERT },
+        { "curve-allow", required_argument, NULL, OPT_CURVE_ALLOW },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -68,6 +82,12 @@ main (int argc, char *argv [])
             case OPT_BATCHES:
                 rc = zp_parse_u64 ("--batches", optarg, 0, UINT32_MAX, &config.batches);
                 break;
+            case OPT_MAX_BATCH_BYTES:
+                rc = zp_parse_u64 ("--max-batch-bytes", optarg, 1024, UINT64_C (1) << 48,
+                                   &config.max_batch_bytes);
+                break;
+            case OPT_CURVE_CERT: curve.cert = optarg; break;
+            case OPT_CURVE_ALLOW: curve.allow = optarg; break;
             case 'q': config.verbosity = 0; break;
             case 'v': config.verbosity = 2; break;
             case 'h': s_usage (); return 0;
@@ -82,8 +102,16 @@ main (int argc, char *argv [])
     }
     if (optind < argc)
         return zp_usage_error ("unexpected argument '%s'", argv [optind]);
+    if (zp_curve_check (&curve, ZP_CURVE_NEEDS_ALLOW))
+        return EX_USAGE;
     //  zsys_init points czmq's log at stdout: set ours up after it.
     zsys_init ();
     zp_log_init ("sink", config.verbosity);
-    return sink_run (&config);
+    int status = 0;
+    config.curve = zp_curve_new (&curve, &status);
+    if (!config.curve)
+        return status;
+    status = sink_run (&config);
+    zp_curve_destroy (&config.curve);
+    return status;
 }

@@ -129,6 +129,8 @@ s_acknowledge (self_t *self, batch_t *batch, uint8_t flags)
 static void
 s_finish (self_t *self, batch_t *batch, bool complete)
 {
+    batch->rejected_messages = self->refused;
+    batch->refused_connections = zp_curve_refused (self->config->curve);
     if (batch_write_summary (batch, self->output, complete)) {
         zp_error ("can't write the summary to %s: %s",
                   self->config->output ? self->config->output : "standard output",
@@ -139,8 +141,10 @@ s_finish (self_t *self, batch_t *batch, bool complete)
     if (!complete)
         return;
     zp_info ("batch %016" PRIx64 " complete: %" PRIu64 " results in %.3f s, %" PRIu64
-             " duplicates dropped", batch->id, batch->accepted,
-             batch->accepted ? batch->end_wall - batch->start_wall : 0.0, batch->duplicates);
+             " duplicates dropped; so far %" PRIu64 " messages rejected, %" PRIu64
+             " connections refused", batch->id, batch->accepted,
+             batch->accepted ? batch->end_wall - batch->start_wall : 0.0, batch->duplicates, batch->rejected_messages,
+             batch->refused_connections);
     //  The ventilator exits on COMPLETE, so it goes after the summary is out.
     s_acknowledge (self, batch, ZP_ACK_COMPLETE);
     if (batch->ventilator_size && self->unconfirmed_size < MAX_DONE) {
@@ -195,6 +199,25 @@ s_refuse (self_t *self, zmq_msg_t *routing_id, const char *reason)
                      zp_peer_name (routing_id), reason);
 }
 
+//  Results for batches nobody announced must not keep a ventilator's batch
+//  out: the one holding the fewest results goes. Returns true if one went.
+static bool
+s_evict_unannounced (self_t *self)
+{
+    size_t victim = MAX_OPEN;
+    for (size_t i = 0; i < MAX_OPEN; i++)
+        if (self->open [i] && !self->open [i]->announced
+        &&  (victim == MAX_OPEN || self->open [i]->accepted < self->open [victim]->accepted))
+            victim = i;
+    if (victim == MAX_OPEN)
+        return false;
+    zp_warn ("dropped %" PRIu64 " results of batch %016" PRIx64 ", which no ventilator"
+             " announced, to make room", self->open [victim]->accepted, self->open [victim]->id);
+    self->refused += self->open [victim]->accepted;
+    batch_destroy (&self->open [victim]);
+    return true;
+}
+
 static void
 s_on_batch (self_t *self, zmq_msg_t *routing_id, const zp_batch_t *message)
 {
@@ -210,6 +233,8 @@ s_on_batch (self_t *self, zmq_msg_t *routing_id, const zp_batch_t *message)
     if (self->closing)
         return;
     batch_t *batch = s_find (self, message->batch, true);
+    if (!batch && s_evict_unannounced (self))
+        batch = s_find (self, message->batch, true);
     if (!batch) {
         s_refuse (self, routing_id, "too many batches open at once");
         return;
@@ -243,10 +268,22 @@ s_on_results (self_t *self, zmq_msg_t *routing_id, zp_msg_t *message)
         return;
     }
     double now = zp_wall_s ();
+    //  Memory per batch is bounded: what a BATCH announced may grow to
+    //  --max-batch-bytes, what nobody announced (yet) to much less.
+    uint64_t limit = self->config->max_batch_bytes;
+    if (!batch->announced && limit > BATCH_UNANNOUNCED_BYTES)
+        limit = BATCH_UNANNOUNCED_BYTES;
     zp_result_t result;
-    while (zp_msg_next_result (message, &result))
+    while (zp_msg_next_result (message, &result)) {
+        if (batch->store_size + result.input_size + result.output_size > limit) {
+            s_refuse (self, routing_id, batch->announced
+                      ? "result would take the batch over --max-batch-bytes"
+                      : "results for an unannounced batch over 64 MiB");
+            continue;
+        }
         if (batch_accept (batch, results->host, results->pid, &result, now) == -1)
             s_refuse (self, routing_id, "task id out of range for its batch");
+    }
     if (batch_complete (batch))
         s_finish (self, batch, true);
 }
@@ -324,8 +361,11 @@ sink_run (const sink_config_t *config)
     }
     int status = 0;
     self->out = zchunk_new (NULL, 65536);
-    self->router = zp_socket (ZMQ_ROUTER, config->bind, true, (int64_t) ZP_MAX_FRAME_BYTES,
-                              &status);
+    self->router = zp_socket (ZMQ_ROUTER, NULL, true, (int64_t) ZP_MAX_FRAME_BYTES, &status);
+    if (self->router
+    &&  (zp_curve_server (config->curve, self->router, config->bind, &status)
+    ||   zp_attach (self->router, config->bind, true, &status)))
+        zsock_destroy (&self->router);
     if (self->router) {
         zp_info ("collecting results at %s", config->bind);
         zloop_t *loop = zloop_new ();

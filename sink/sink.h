@@ -7,12 +7,16 @@
 #ifndef SINK_H_INCLUDED
 #define SINK_H_INCLUDED
 
+#include "zp_curve.h"
+
 #include <stdint.h>
 
 typedef struct {
     const char *bind;           //  result endpoint (ROUTER, bound)
     const char *output;         //  summary file, NULL for stdout
     uint64_t batches;           //  batches to report before exiting, 0 = until signalled
+    uint64_t max_batch_bytes;   //  most result bytes one batch may hold
+    zp_curve_t *curve;          //  CURVE keys, or plain text (never NULL)
     int verbosity;
 } sink_config_t;
 

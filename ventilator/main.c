@@ -30,6 +30,11 @@ s_usage (void)
 "      --min-workers N       wait for N worker processes before starting (default 1)\n"
 "      --heartbeat-timeout MS  a worker silent this long is taken as dead and its\n"
 "                            tasks are handed out again (default 3000)\n"
+"      --curve-cert FILE     encrypt and authenticate every link with CURVE: our\n"
+"                            public certificate (FILE_secret beside it, mode 0600)\n"
+"      --curve-allow DIR     with --curve-cert: the workers' public certificates;\n"
+"                            no other client gets in (reloaded when it changes)\n"
+"      --curve-sink FILE     with --curve-cert: the sink's public certificate\n"
 "  -q, --quiet               log errors and warnings only\n"
 "  -v, --verbose             log debug detail\n"
 "  -h, --help                show this help and exit\n"
@@ -37,7 +42,8 @@ s_usage (void)
 "\n"
 "Exit status: 0 the batch is done; 65 done, but input lines were rejected;\n"
 "64 usage; 66 input can't be opened; 69 can't bind or connect; 74 read error;\n"
-"75 interrupted before the batch was done.\n");
+"75 interrupted before the batch was done; 78 a CURVE certificate or the\n"
+"allow directory can't be used.\n");
 }
 
 int
@@ -54,7 +60,9 @@ main (int argc, char *argv [])
         .heartbeat_ms = 3000,
         .verbosity = 1
     };
-    enum { OPT_MAX_LENGTH = 256, OPT_MIN_WORKERS, OPT_HEARTBEAT };
+    zp_curve_options_t curve = { NULL, NULL, NULL, NULL };
+    enum { OPT_MAX_LENGTH = 256, OPT_MIN_WORKERS, OPT_HEARTBEAT, OPT_CURVE_CERT,
+           OPT_CURVE_ALLOW, OPT_CURVE_SINK };
     static const struct option options [] = {
         { "bind", required_argument, NULL, 'b' },
         { "sink", required_argument, NULL, 's' },
@@ -64,6 +72,9 @@ main (int argc, char *argv [])
         { "max-length", required_argument, NULL, OPT_MAX_LENGTH },
         { "min-workers", required_argument, NULL, OPT_MIN_WORKERS },
         { "heartbeat-timeout", required_argument, NULL, OPT_HEARTBEAT },
+        { "curve-cert", required_argument, NULL, OPT_CURVE_CERT },
+        { "curve-allow", required_argument, NULL, OPT_CURVE_ALLOW },
+        { "curve-sink", required_argument, NULL, OPT_CURVE_SINK },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -99,6 +110,9 @@ main (int argc, char *argv [])
                 rc = zp_parse_u64 ("--heartbeat-timeout", optarg, 100, 3600000,
                                    &config.heartbeat_ms);
                 break;
+            case OPT_CURVE_CERT: curve.cert = optarg; break;
+            case OPT_CURVE_ALLOW: curve.allow = optarg; break;
+            case OPT_CURVE_SINK: curve.sink = optarg; break;
             case 'q': config.verbosity = 0; break;
             case 'v': config.verbosity = 2; break;
             case 'h': s_usage (); return 0;
@@ -115,8 +129,16 @@ main (int argc, char *argv [])
         return zp_usage_error ("unexpected argument '%s'", argv [optind]);
     if (config.input && count_given)
         return zp_usage_error ("--count and --input exclude each other");
+    if (zp_curve_check (&curve, ZP_CURVE_NEEDS_ALLOW | ZP_CURVE_NEEDS_SINK))
+        return EX_USAGE;
     //  zsys_init points czmq's log at stdout: set ours up after it.
     zsys_init ();
     zp_log_init ("ventilator", config.verbosity);
-    return ventilator_run (&config);
+    int status = 0;
+    config.curve = zp_curve_new (&curve, &status);
+    if (!config.curve)
+        return status;
+    status = ventilator_run (&config);
+    zp_curve_destroy (&config.curve);
+    return status;
 }

@@ -127,6 +127,9 @@ s_task_add (self_t *self, const void *data, size_t size)
         uint64_t capacity = self->tasks_capacity ? self->tasks_capacity * 2 : 1024;
         task_t *tasks = (task_t *) realloc (self->tasks, capacity * sizeof (task_t));
         uint64_t *packed = (uint64_t *) realloc (self->packed, capacity * sizeof (uint64_t));
+        //  Either may have moved even if the other failed.
+        if (tasks)
+            self->tasks = tasks;
         if (packed)
             self->packed = packed;
         if (!tasks || !packed)
@@ -146,7 +149,8 @@ s_task_add (self_t *self, const void *data, size_t size)
     }
     if (s_queue_reserve (self))
         return -1;
-    memcpy (self->bytes + self->bytes_size, data, size);
+    if (size)
+        memcpy (self->bytes + self->bytes_size, data, size);
     self->tasks [self->total] = (task_t) {
         .offset = self->bytes_size, .size = (uint32_t) size, .state = TASK_PENDING
     };
@@ -536,14 +540,19 @@ ventilator_run (const ventilator_config_t *config)
     zhashx_set_destructor (self->workers, s_worker_destroy);
     self->created_us = zp_mono_us ();
 
-    self->router = zp_socket (ZMQ_ROUTER, config->bind, true, 1 << 20, &status);
-    if (!self->router)
+    //  A READY is at most a few KiB (a held list of up to 4096 tasks is 64
+    //  KiB), an ACK at most 65,536 ids: anything bigger is not zpipe.
+    self->router = zp_socket (ZMQ_ROUTER, NULL, true, 1 << 20, &status);
+    if (!self->router
+    ||  zp_curve_server (config->curve, self->router, config->bind, &status)
+    ||  zp_attach (self->router, config->bind, true, &status))
         goto done;
-    self->dealer = zp_socket (ZMQ_DEALER, NULL, false, 1 << 24, &status);
+    self->dealer = zp_socket (ZMQ_DEALER, NULL, false, 1 << 20, &status);
     if (!self->dealer)
         goto done;
     zsock_set_immediate (self->dealer, 1);
-    if (zp_attach (self->dealer, config->sink, false, &status))
+    if (zp_curve_client (config->curve, self->dealer, ZP_CURVE_TO_SINK, config->sink, &status)
+    ||  zp_attach (self->dealer, config->sink, false, &status))
         goto done;
 
     zp_debug ("%" PRIu64 " tasks read, %" PRIu64 " lines rejected", self->total, self->rejected);
@@ -565,6 +574,10 @@ ventilator_run (const ventilator_config_t *config)
                  self->acknowledged, self->total);
         status = EX_TEMPFAIL;
     }
+    if (self->refused || zp_curve_refused (config->curve))
+        zp_warn ("refused on the way: %" PRIu64 " malformed or unexpected messages dropped,"
+                 " %" PRIu64 " connections refused at %s", self->refused,
+                 zp_curve_refused (config->curve), config->bind);
 done:
     zloop_destroy (&loop);
     zsock_destroy (&self->router);

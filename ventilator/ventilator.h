@@ -7,6 +7,8 @@
 #ifndef VENTILATOR_H_INCLUDED
 #define VENTILATOR_H_INCLUDED
 
+#include "zp_curve.h"
+
 #include <stdint.h>
 
 typedef struct {
@@ -18,6 +20,7 @@ typedef struct {
     uint64_t max_length;        //  longest input line accepted, bytes
     uint64_t min_workers;       //  worker processes to wait for before dispatching
     uint64_t heartbeat_ms;      //  a worker silent this long is dead
+    zp_curve_t *curve;          //  CURVE keys, or plain text (never NULL)
     int verbosity;
 } ventilator_config_t;
 

@@ -5,6 +5,7 @@
     file, You can obtain one at http://mozilla.org/MPL/2.0/.
 */
 #include "worker.h"
+#include "zp_proto.h"
 #include "zp_util.h"
 
 #include <getopt.h>
@@ -28,13 +29,20 @@ s_usage (long cores)
 "      --heartbeat MS        tell the ventilator we are alive this often\n"
 "                            (default 1000; keep it well under its\n"
 "                            --heartbeat-timeout)\n"
+"      --max-iterations N    refuse tasks of more iterations (a failed result that\n"
+"                            says why, instead of running it) (default 1000000000)\n"
+"      --curve-cert FILE     encrypt and authenticate every link with CURVE: our\n"
+"                            public certificate (FILE_secret beside it, mode 0600)\n"
+"      --curve-ventilator FILE  with --curve-cert: the ventilator's public certificate\n"
+"      --curve-sink FILE     with --curve-cert: the sink's public certificate\n"
 "  -q, --quiet               log errors and warnings only\n"
 "      --verbose             log debug detail\n"
 "  -h, --help                show this help and exit\n"
 "  -V, --version             show the version and exit\n"
 "\n"
 "Exit status: 0 stopped by a signal; 64 usage; 69 can't connect; 78 the\n"
-"engine asked for does not run on this CPU.\n", cores);
+"engine asked for does not run on this CPU, or a CURVE certificate can't be used.\n",
+            cores);
 }
 
 int
@@ -49,15 +57,22 @@ main (int argc, char *argv [])
         .processes = (uint64_t) cores,
         .engine = ZP_ENGINE_AUTO,
         .heartbeat_ms = 1000,
+        .max_iterations = 1000000000,
         .verbosity = 1
     };
-    enum { OPT_VERBOSE = 256, OPT_HEARTBEAT };
+    zp_curve_options_t curve = { NULL, NULL, NULL, NULL };
+    enum { OPT_VERBOSE = 256, OPT_HEARTBEAT, OPT_MAX_ITERATIONS, OPT_CURVE_CERT,
+           OPT_CURVE_VENTILATOR, OPT_CURVE_SINK };
     static const struct option options [] = {
         { "ventilator", required_argument, NULL, 'v' },
         { "sink", required_argument, NULL, 's' },
         { "processes", required_argument, NULL, 'p' },
         { "engine", required_argument, NULL, 'e' },
         { "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
+        { "max-iterations", required_argument, NULL, OPT_MAX_ITERATIONS },
+        { "curve-cert", required_argument, NULL, OPT_CURVE_CERT },
+        { "curve-ventilator", required_argument, NULL, OPT_CURVE_VENTILATOR },
+        { "curve-sink", required_argument, NULL, OPT_CURVE_SINK },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, OPT_VERBOSE },
         { "help", no_argument, NULL, 'h' },
@@ -83,6 +98,13 @@ main (int argc, char *argv [])
             case OPT_HEARTBEAT:
                 rc = zp_parse_u64 ("--heartbeat", optarg, 10, 600000, &config.heartbeat_ms);
                 break;
+            case OPT_MAX_ITERATIONS:
+                rc = zp_parse_u64 ("--max-iterations", optarg, 1, ZP_MAX_ITERATIONS,
+                                   &config.max_iterations);
+                break;
+            case OPT_CURVE_CERT: curve.cert = optarg; break;
+            case OPT_CURVE_VENTILATOR: curve.ventilator = optarg; break;
+            case OPT_CURVE_SINK: curve.sink = optarg; break;
             case 'q': config.verbosity = 0; break;
             case OPT_VERBOSE: config.verbosity = 2; break;
             case 'h': s_usage (cores); return 0;
@@ -97,6 +119,17 @@ main (int argc, char *argv [])
     }
     if (optind < argc)
         return zp_usage_error ("unexpected argument '%s'", argv [optind]);
+    if (zp_curve_check (&curve, ZP_CURVE_NEEDS_VENTILATOR | ZP_CURVE_NEEDS_SINK))
+        return EX_USAGE;
     zp_log_init ("worker", config.verbosity);
-    return worker_run (&config);
+    //  Loaded here, before the processes are forked: a bad certificate
+    //  stops the worker once, with one message, instead of every process
+    //  dying and being restarted. No ZeroMQ context is made.
+    int status = 0;
+    config.curve = zp_curve_new (&curve, &status);
+    if (!config.curve)
+        return status;
+    status = worker_run (&config);
+    zp_curve_destroy (&config.curve);
+    return status;
 }

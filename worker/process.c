@@ -97,11 +97,49 @@ s_flush_results (self_t *self)
     self->results_count = 0;
 }
 
+//  A task longer than --max-iterations is answered at once with a failed
+//  result that says why: the sink records it and the batch completes,
+//  instead of this process being busy for a week. Returns 1 if refused.
+static int
+s_refuse_task (self_t *self, uint64_t batch, const zp_task_t *task)
+{
+    if (task->iterations <= self->config->max_iterations)
+        return 0;
+    char reason [128];
+    int size = snprintf (reason, sizeof reason, "refused: %" PRIu64 " iterations is above"
+                         " this worker's --max-iterations %" PRIu64, task->iterations,
+                         self->config->max_iterations);
+    if (self->results_count && self->results_batch != batch)
+        s_flush_results (self);
+    if (self->results_count == 0) {
+        zp_results_begin (self->out, (uint32_t) getpid (), zp_hostname (), batch);
+        self->results_batch = batch;
+    }
+    zp_result_t result = {
+        .task = task->task, .status = ZP_STATUS_FAILED, .iterations = task->iterations,
+        .input = task->input, .input_size = task->input_size,
+        .output = (const uint8_t *) reason, .output_size = (size_t) size
+    };
+    zp_results_add (self->out, &result);
+    self->results_count++;
+    self->received++;
+    self->finished++;
+    zp_warn_limited (&self->refusals, "refused task %" PRIu64 " of batch %016" PRIx64 ": %"
+                     PRIu64 " iterations, above --max-iterations %" PRIu64, task->task, batch,
+                     task->iterations, self->config->max_iterations);
+    return 1;
+}
+
 static void
 s_take_tasks (self_t *self, zp_msg_t *msg)
 {
     zp_task_t task;
+    uint32_t refused = 0;
     while (zp_msg_next_task (msg, &task)) {
+        if (s_refuse_task (self, msg->u.tasks.batch, &task)) {
+            refused++;
+            continue;
+        }
         if (self->free_size == 0) {
             //  More than the credit we gave: a ventilator that breaks the
             //  protocol. Dropped; the ventilator sends it again elsewhere.
@@ -130,6 +168,11 @@ s_take_tasks (self_t *self, zp_msg_t *msg)
         slot->used = true;
         self->waiting [(self->waiting_head + self->waiting_size++) % MAX_SLOTS] = index;
         self->received++;
+    }
+    if (refused) {
+        //  The failed results go now, and the credit they free with them.
+        s_flush_results (self);
+        s_send_ready (self, 0);
     }
 }
 
@@ -268,13 +311,17 @@ worker_process_run (const worker_config_t *config)
         self->free_slots [self->free_size++] = MAX_SLOTS - 1 - i;
     s_adapt_capacity (self);
 
-    self->tasks = zp_socket (ZMQ_DEALER, config->ventilator, false,
-                             (int64_t) ZP_MAX_FRAME_BYTES, &status);
-    if (!self->tasks)
+    self->tasks = zp_socket (ZMQ_DEALER, NULL, false, (int64_t) ZP_MAX_FRAME_BYTES, &status);
+    if (!self->tasks
+    ||  zp_curve_client (config->curve, self->tasks, ZP_CURVE_TO_VENTILATOR,
+                         config->ventilator, &status)
+    ||  zp_attach (self->tasks, config->ventilator, false, &status))
         goto done;
-    self->results = zp_socket (ZMQ_DEALER, config->sink, false,
-                               (int64_t) ZP_MAX_FRAME_BYTES, &status);
-    if (!self->results)
+    //  Nothing comes back on the results link but the handshake.
+    self->results = zp_socket (ZMQ_DEALER, NULL, false, 4096, &status);
+    if (!self->results
+    ||  zp_curve_client (config->curve, self->results, ZP_CURVE_TO_SINK, config->sink, &status)
+    ||  zp_attach (self->results, config->sink, false, &status))
         goto done;
     zp_debug ("engine %s, %zu lanes", zp_engine_name (self->engine),
               zp_engine_lanes (self->engine));

@@ -45,7 +45,12 @@ s_spawn (const worker_config_t *config, const sigset_t *original_mask, pid_t par
         if (getppid () != parent)
             _exit (0);
         sigprocmask (SIG_SETMASK, original_mask, NULL);
-        exit (worker_process_run (config));
+        int status = worker_process_run (config);
+        //  The process's copy: its watchers must stop before exit tears
+        //  the ZeroMQ context down.
+        zp_curve_t *curve = config->curve;
+        zp_curve_destroy (&curve);
+        exit (status);
     }
     if (pid < 0)
         zp_error ("fork: %s", strerror (errno));

@@ -9,6 +9,7 @@
 #ifndef WORKER_H_INCLUDED
 #define WORKER_H_INCLUDED
 
+#include "zp_curve.h"
 #include "zp_hash.h"
 
 #include <stdint.h>
@@ -19,6 +20,8 @@ typedef struct {
     uint64_t processes;         //  worker processes to run
     zp_engine_kind_t engine;
     uint64_t heartbeat_ms;      //  READY at least this often
+    uint64_t max_iterations;    //  longer tasks are refused (a failed result)
+    zp_curve_t *curve;          //  CURVE keys, or plain text (never NULL)
     int verbosity;
 } worker_config_t;
 

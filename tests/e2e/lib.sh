@@ -1,5 +1,5 @@
 # tests/e2e/lib.sh - the end-to-end harness. Source it from tests/e2e/*.sh.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # (PORTS, STATUS... are read by the suites)
 #
 # TAP output: every check prints `ok N - desc` or `not ok N - desc` followed by
 # `#` diagnostics; `finish` prints the plan and exits 1 if anything failed.

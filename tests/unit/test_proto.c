@@ -889,6 +889,24 @@ Test (proto, ready_capacity_zero_needs_leaving)
     s_expect_reject_buf ("READY: capacity 0 without LEAVING");
 }
 
+Test (proto, ready_finished_above_received)
+{
+    zp_ready_t ready;
+    s_ready_sample (&ready);
+    ready.received = 5;
+    ready.finished = 5;
+    zp_ready_encode (buf, &ready, s_held);
+    s_decode_ok (buf);
+    ready.finished = 6;
+    zp_ready_encode (buf, &ready, s_held);
+    s_expect_reject_buf ("READY: finished above received");
+    //  The sum the ventilator computes would wrap: the most extreme case.
+    ready.received = 0;
+    ready.finished = UINT64_MAX;
+    zp_ready_encode (buf, &ready, s_held);
+    s_expect_reject_buf ("READY: finished above received");
+}
+
 Test (proto, ready_held_list_without_flag)
 {
     zp_ready_t ready;
