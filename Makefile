@@ -29,6 +29,8 @@ SHARED_OBJ := $(SHARED_SRC:%.c=$(B)/%.o)
 BINS       := bin/ventilator bin/worker bin/sink
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+BENCH_SRC  := $(wildcard tests/bench/*.c)
+BENCH_BINS := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 
 # Engines built for a wider instruction set than the baseline; they run only when
 # the CPU says it supports them (zp_engine_supported).
@@ -55,6 +57,10 @@ $(foreach s,ventilator worker sink,$(eval $(call stage,$(s))))
 $(B)/tests/%: tests/unit/%.c $(SHARED_OBJ) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(SHARED_OBJ) $(LDLIBS) -lcriterion
+
+$(B)/bench/%: tests/bench/%.c $(SHARED_OBJ) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(SHARED_OBJ) $(LDLIBS)
 
 # The main job: sink, workers and ventilator on loopback, the default workload,
 # the summary JSON on stdout.
