@@ -62,6 +62,12 @@ $(B)/bench/%: tests/bench/%.c $(SHARED_OBJ) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(SHARED_OBJ) $(LDLIBS)
 
+# peakrss runs a stage and reports its peak RSS: it links nothing, so that its
+# own few pages are all a stage inherits (see the file).
+$(B)/bench/peakrss: tests/bench/peakrss.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $<
+
 # The main job: sink, workers and ventilator on loopback, the default workload,
 # the summary JSON on stdout.
 run: deps
