@@ -78,6 +78,15 @@ test: deps
 	@$(MAKE) -s all $(UNIT_BINS)
 	@scripts/run-tests
 
+# Benchmarks on this machine, in one go (issue 4): engines, the default
+# workload against the Python program zpipe replaces, tiny tasks against a
+# bare libzmq relay, peak memory. Markdown tables on stdout; JSON and a
+# PNG chart in bench-results/. `make bench ARGS=--quick` for a smoke run.
+bench:
+	@scripts/install-deps bench
+	@$(MAKE) -s all $(BENCH_BINS)
+	@scripts/bench $(ARGS)
+
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 clean:
