@@ -58,6 +58,12 @@ $(B)/tests/%: tests/unit/%.c $(SHARED_OBJ) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(SHARED_OBJ) $(LDLIBS) -lcriterion
 
+# test_batch checks the sink's summary writer, so it links the sink's batch.o.
+$(B)/tests/test_batch: tests/unit/test_batch.c $(B)/sink/batch.o $(SHARED_OBJ) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(B)/sink/batch.o $(SHARED_OBJ) \
+	    $(LDLIBS) -lcriterion
+
 $(B)/bench/%: tests/bench/%.c $(SHARED_OBJ) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(SHARED_OBJ) $(LDLIBS)
