@@ -34,6 +34,8 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
+BENCH_SRC  := $(wildcard tests/bench/*.c)
+BENCH_BINS := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 
 # Engines built for a wider instruction set than the baseline; they run only when
 # the CPU says it supports them (zp_engine_supported).
@@ -73,6 +75,22 @@ $(B)/tools/%: tests/tools/%.c $(SHARED_OBJ) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(SHARED_OBJ) $(LDLIBS)
 
+# test_batch checks the sink's summary writer, so it links the sink's batch.o.
+$(B)/tests/test_batch: tests/unit/test_batch.c $(B)/sink/batch.o $(SHARED_OBJ) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(B)/sink/batch.o $(SHARED_OBJ) \
+	    $(LDLIBS) -lcriterion
+
+$(B)/bench/%: tests/bench/%.c $(SHARED_OBJ) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(SHARED_OBJ) $(LDLIBS)
+
+# peakrss runs a stage and reports its peak RSS: it links nothing, so that its
+# own few pages are all a stage inherits (see the file).
+$(B)/bench/peakrss: tests/bench/peakrss.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $<
+
 # The main job: sink, workers and ventilator on loopback, the default workload,
 # the summary JSON on stdout.
 run: deps
@@ -109,6 +127,14 @@ fuzz: deps
 # cppcheck and shellcheck: see scripts/check.
 check: deps
 	@scripts/check
+# Benchmarks on this machine, in one go (issue 4): engines, the default
+# workload against the Python program zpipe replaces, tiny tasks against a
+# bare libzmq relay, peak memory. Markdown tables on stdout; JSON and a
+# PNG chart in bench-results/. `make bench ARGS=--quick` for a smoke run.
+bench:
+	@scripts/install-deps bench
+	@$(MAKE) -s all $(BENCH_BINS)
+	@scripts/bench $(ARGS)
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 

@@ -24,6 +24,8 @@
 //  queued beyond its lanes.
 #define SLICE_US  5000
 #define QUEUE_US  20000
+//  Longest a round may keep running short tasks before it reports them.
+#define ROUND_US  1000
 
 typedef struct {
     uint64_t batch;
@@ -339,7 +341,19 @@ worker_process_run (const worker_config_t *config)
         s_fill_lanes (self);
         if (zp_engine_busy (self->engine))
             s_run_slice (self);
-        if (s_collect (self)) {
+        uint32_t collected = s_collect (self);
+        //  Short tasks: while more wait, run them in the same round (up to
+        //  ROUND_US), so that one RESULTS and one READY carry many results
+        //  instead of one lane-full each.
+        if (collected && self->waiting_size) {
+            int64_t round_end = zp_mono_us () + ROUND_US;
+            while (self->waiting_size && zp_mono_us () < round_end) {
+                s_fill_lanes (self);
+                s_run_slice (self);
+                collected += s_collect (self);
+            }
+        }
+        if (collected) {
             s_flush_results (self);
             s_adapt_capacity (self);
             s_fill_lanes (self);
