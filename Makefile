@@ -139,16 +139,17 @@ bench:
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 # Binaries and man pages; PREFIX and DESTDIR as usual.
-BINDIR := $(DESTDIR)$(PREFIX)/bin
-MANDIR := $(DESTDIR)$(PREFIX)/share/man/man1
+BINDIR   := $(DESTDIR)$(PREFIX)/bin
+MANDIR   := $(DESTDIR)$(PREFIX)/share/man/man1
+MANPAGES := $(wildcard docs/*.1)
 install: all
 	install -d $(BINDIR) $(MANDIR)
 	install -m 0755 $(BINS) $(BINDIR)
-	install -m 0644 docs/ventilator.1 docs/worker.1 docs/sink.1 $(MANDIR)
+	install -m 0644 $(MANPAGES) $(MANDIR)
 
 uninstall:
-	rm -f $(addprefix $(BINDIR)/,ventilator worker sink)
-	rm -f $(addprefix $(MANDIR)/,ventilator.1 worker.1 sink.1)
+	rm -f $(addprefix $(BINDIR)/,$(notdir $(BINS)))
+	rm -f $(addprefix $(MANDIR)/,$(notdir $(MANPAGES)))
 
 clean:
 	rm -rf $(B) $(BIN)
