@@ -52,9 +52,12 @@ bin/$(1): $$(patsubst %.c,$(B)/%.o,$$(wildcard $(1)/*.c)) $(SHARED_OBJ)
 endef
 $(foreach s,ventilator worker sink,$(eval $(call stage,$(s))))
 
+# A unit test of a stage's class names its object here and links it too.
+$(B)/tests/test_ledger: $(B)/ventilator/ledger.o
+
 $(B)/tests/%: tests/unit/%.c $(SHARED_OBJ) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(SHARED_OBJ) $(LDLIBS) -lcriterion
+	$(CC) $(ALL_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(LDLIBS) -lcriterion
 
 # The main job: sink, workers and ventilator on loopback, the default workload,
 # the summary JSON on stdout.
