@@ -30,6 +30,11 @@ s_usage (void)
 "      --min-workers N       wait for N worker processes before starting (default 1)\n"
 "      --heartbeat-timeout MS  a worker silent this long is taken as dead and its\n"
 "                            tasks are handed out again (default 3000)\n"
+"      --task-timeout SECONDS  a task held longer than this is handed out again;\n"
+"                            the first result wins (default 60)\n"
+"      --resume              continue the batch of this same input that the sink\n"
+"                            has open (after the ventilator was stopped or died):\n"
+"                            send only what the sink does not have yet\n"
 "  -q, --quiet               log errors and warnings only\n"
 "  -v, --verbose             log debug detail\n"
 "  -h, --help                show this help and exit\n"
@@ -52,9 +57,11 @@ main (int argc, char *argv [])
         .max_length = 1 << 20,
         .min_workers = 1,
         .heartbeat_ms = 3000,
+        .task_timeout_s = 60,
+        .resume = false,
         .verbosity = 1
     };
-    enum { OPT_MAX_LENGTH = 256, OPT_MIN_WORKERS, OPT_HEARTBEAT };
+    enum { OPT_MAX_LENGTH = 256, OPT_MIN_WORKERS, OPT_HEARTBEAT, OPT_TASK_TIMEOUT, OPT_RESUME };
     static const struct option options [] = {
         { "bind", required_argument, NULL, 'b' },
         { "sink", required_argument, NULL, 's' },
@@ -64,6 +71,8 @@ main (int argc, char *argv [])
         { "max-length", required_argument, NULL, OPT_MAX_LENGTH },
         { "min-workers", required_argument, NULL, OPT_MIN_WORKERS },
         { "heartbeat-timeout", required_argument, NULL, OPT_HEARTBEAT },
+        { "task-timeout", required_argument, NULL, OPT_TASK_TIMEOUT },
+        { "resume", no_argument, NULL, OPT_RESUME },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -99,6 +108,11 @@ main (int argc, char *argv [])
                 rc = zp_parse_u64 ("--heartbeat-timeout", optarg, 100, 3600000,
                                    &config.heartbeat_ms);
                 break;
+            case OPT_TASK_TIMEOUT:
+                rc = zp_parse_u64 ("--task-timeout", optarg, 1, 86400 * 365,
+                                   &config.task_timeout_s);
+                break;
+            case OPT_RESUME: config.resume = true; break;
             case 'q': config.verbosity = 0; break;
             case 'v': config.verbosity = 2; break;
             case 'h': s_usage (); return 0;
@@ -115,6 +129,8 @@ main (int argc, char *argv [])
         return zp_usage_error ("unexpected argument '%s'", argv [optind]);
     if (config.input && count_given)
         return zp_usage_error ("--count and --input exclude each other");
+    if (config.resume && !config.input)
+        return zp_usage_error ("--resume needs --input: generated strings differ on every run");
     zp_log_init ("ventilator", config.verbosity);
     return ventilator_run (&config);
 }

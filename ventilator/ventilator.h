@@ -7,6 +7,7 @@
 #ifndef VENTILATOR_H_INCLUDED
 #define VENTILATOR_H_INCLUDED
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct {
@@ -18,11 +19,14 @@ typedef struct {
     uint64_t max_length;        //  longest input line accepted, bytes
     uint64_t min_workers;       //  worker processes to wait for before dispatching
     uint64_t heartbeat_ms;      //  a worker silent this long is dead
+    uint64_t task_timeout_s;    //  a lease older than this is sent again
+    bool resume;                //  continue the sink's open batch of this input
     int verbosity;
 } ventilator_config_t;
 
 //  Run one batch to completion. Returns a sysexits code: 0 when the sink
-//  has every task, EX_DATAERR when that is so but input lines were rejected.
+//  has every task, EX_DATAERR when that is so but input lines were rejected,
+//  EX_TEMPFAIL when stopped by a signal first.
 int
     ventilator_run (const ventilator_config_t *config);
 

@@ -17,7 +17,8 @@ s_usage (long cores)
 "Usage: worker [OPTION]...\n"
 "Run one zpipe worker process per core: each pulls tasks from the ventilator,\n"
 "runs the SHA-512 chain on them and pushes the results to the sink. Runs until\n"
-"stopped with SIGINT or SIGTERM, batch after batch.\n"
+"stopped with SIGINT or SIGTERM, batch after batch; a process that dies is\n"
+"restarted. A second signal stops at once (unfinished tasks are handed back).\n"
 "\n"
 "  -v, --ventilator ENDPOINT the ventilator's task endpoint\n"
 "                            (default tcp://localhost:5557)\n"
@@ -28,6 +29,9 @@ s_usage (long cores)
 "      --heartbeat MS        tell the ventilator we are alive this often\n"
 "                            (default 1000; keep it well under its\n"
 "                            --heartbeat-timeout)\n"
+"      --task-timeout SECONDS  on SIGTERM, the processes finish what they run\n"
+"                            for at most 3/4 of this, hand back the rest, and\n"
+"                            the worker is gone within it (default 60)\n"
 "  -q, --quiet               log errors and warnings only\n"
 "      --verbose             log debug detail\n"
 "  -h, --help                show this help and exit\n"
@@ -49,15 +53,17 @@ main (int argc, char *argv [])
         .processes = (uint64_t) cores,
         .engine = ZP_ENGINE_AUTO,
         .heartbeat_ms = 1000,
+        .task_timeout_s = 60,
         .verbosity = 1
     };
-    enum { OPT_VERBOSE = 256, OPT_HEARTBEAT };
+    enum { OPT_VERBOSE = 256, OPT_HEARTBEAT, OPT_TASK_TIMEOUT };
     static const struct option options [] = {
         { "ventilator", required_argument, NULL, 'v' },
         { "sink", required_argument, NULL, 's' },
         { "processes", required_argument, NULL, 'p' },
         { "engine", required_argument, NULL, 'e' },
         { "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
+        { "task-timeout", required_argument, NULL, OPT_TASK_TIMEOUT },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, OPT_VERBOSE },
         { "help", no_argument, NULL, 'h' },
@@ -82,6 +88,10 @@ main (int argc, char *argv [])
                 break;
             case OPT_HEARTBEAT:
                 rc = zp_parse_u64 ("--heartbeat", optarg, 10, 600000, &config.heartbeat_ms);
+                break;
+            case OPT_TASK_TIMEOUT:
+                rc = zp_parse_u64 ("--task-timeout", optarg, 1, 86400 * 365,
+                                   &config.task_timeout_s);
                 break;
             case 'q': config.verbosity = 0; break;
             case OPT_VERBOSE: config.verbosity = 2; break;
