@@ -20,7 +20,14 @@ s_usage (void)
 "  -b, --bind ENDPOINT       where workers and the ventilator connect\n"
 "                            (default tcp://*:5558)\n"
 "  -o, --output FILE         write summaries to FILE (default: standard output)\n"
-"      --batches N           exit after N batches (default 1; 0 = until signalled)\n"
+"      --batches N           exit after N batches (default 1; 0 = until signalled);\n"
+"                            batches finished in the journal count\n"
+"      --journal FILE        append every accepted result to FILE (NDJSON) before\n"
+"                            acknowledging it; started again on the same FILE,\n"
+"                            continue its open batches without redoing anything\n"
+"      --fsync MODE          when the journal is synced to disk: always (before\n"
+"                            every acknowledgement; the default), second (at most\n"
+"                            once a second) or never (left to the system)\n"
 "  -q, --quiet               log errors and warnings only\n"
 "  -v, --verbose             log debug detail\n"
 "  -h, --help                show this help and exit\n"
@@ -28,13 +35,15 @@ s_usage (void)
 "\n"
 "The summary: {\"data\": [{\"<input>\": \"<hash>\"}, ...], \"starttime\", \"endtime\",\n"
 "\"totaltime_in_s\", \"batch\", \"complete\", \"tasks\", \"results\", \"iterations\",\n"
-"\"hashes_per_second\", \"rejected\", \"duplicates\", \"workers\": [{\"host\", \"pid\",\n"
-"\"tasks\", \"busy_s\"}]}; an input that is not valid UTF-8 appears as\n"
+"\"hashes_per_second\", \"rejected\", \"duplicates\", \"redelivered\",\n"
+"\"worker_restarts\", \"lost\", \"workers\": [{\"host\", \"pid\", \"tasks\",\n"
+"\"busy_s\"}]}; an input that is not valid UTF-8 appears as\n"
 "{\"input_base64\": \"...\", \"hash\": \"...\"}. See README.md.\n"
 "\n"
-"Exit status: 0 every batch reported; 64 usage; 69 can't bind; 74 can't write\n"
-"the output; 75 stopped by a signal with a batch incomplete (its summary, with\n"
-"\"complete\": false, is written first).\n");
+"Exit status: 0 every batch reported; 64 usage; 65 the journal is damaged;\n"
+"69 can't bind; 74 can't write the output or the journal; 75 stopped by a\n"
+"signal with a batch incomplete (its summary, with \"complete\": false, is\n"
+"written first).\n");
 }
 
 int
@@ -43,14 +52,18 @@ main (int argc, char *argv [])
     sink_config_t config = {
         .bind = "tcp://*:5558",
         .output = NULL,
+        .journal = NULL,
+        .fsync = SINK_FSYNC_ALWAYS,
         .batches = 1,
         .verbosity = 1
     };
-    enum { OPT_BATCHES = 256 };
+    enum { OPT_BATCHES = 256, OPT_JOURNAL, OPT_FSYNC };
     static const struct option options [] = {
         { "bind", required_argument, NULL, 'b' },
         { "output", required_argument, NULL, 'o' },
         { "batches", required_argument, NULL, OPT_BATCHES },
+        { "journal", required_argument, NULL, OPT_JOURNAL },
+        { "fsync", required_argument, NULL, OPT_FSYNC },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -67,6 +80,24 @@ main (int argc, char *argv [])
             case 'o': config.output = streq (optarg, "-") ? NULL : optarg; break;
             case OPT_BATCHES:
                 rc = zp_parse_u64 ("--batches", optarg, 0, UINT32_MAX, &config.batches);
+                break;
+            case OPT_JOURNAL:
+                if (!*optarg)
+                    return zp_usage_error ("--journal needs a file name");
+                config.journal = optarg;
+                break;
+            case OPT_FSYNC:
+                if (streq (optarg, "always"))
+                    config.fsync = SINK_FSYNC_ALWAYS;
+                else
+                if (streq (optarg, "second"))
+                    config.fsync = SINK_FSYNC_SECOND;
+                else
+                if (streq (optarg, "never"))
+                    config.fsync = SINK_FSYNC_NEVER;
+                else
+                    return zp_usage_error ("--fsync: '%s' is not one of always, second,"
+                                           " never", optarg);
                 break;
             case 'q': config.verbosity = 0; break;
             case 'v': config.verbosity = 2; break;
