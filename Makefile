@@ -54,6 +54,7 @@ $(foreach s,ventilator worker sink,$(eval $(call stage,$(s))))
 
 # A unit test of a stage's class names its object here and links it too.
 $(B)/tests/test_ledger: $(B)/ventilator/ledger.o
+$(B)/tests/test_journal: $(B)/sink/journal.o $(B)/sink/batch.o
 
 $(B)/tests/%: tests/unit/%.c $(SHARED_OBJ) Makefile
 	@mkdir -p $(dir $@)
