@@ -381,11 +381,10 @@ ledger_unlease (ledger_t *self, uint64_t id, uint32_t holder)
     s_end_lease (self, id, holder);
 }
 
-void
+bool
 ledger_returned (ledger_t *self, uint64_t id, uint32_t holder)
 {
-    if (id < self->total)
-        s_end_lease (self, id, holder);
+    return id < self->total && s_end_lease (self, id, holder);
 }
 
 bool

@@ -88,8 +88,9 @@ uint64_t
 void
     ledger_unlease (ledger_t *self, uint64_t id, uint32_t holder);
 
-//  holder handed id back without a result (READY RETURN).
-void
+//  holder handed id back without a result (READY RETURN). Returns true if
+//  the task waits again (nobody else holds it).
+bool
     ledger_returned (ledger_t *self, uint64_t id, uint32_t holder);
 
 //  The sink acknowledged id. Returns true if it was not DONE before.

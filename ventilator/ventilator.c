@@ -81,6 +81,8 @@ typedef struct {
     int64_t start_us, batch_sent_us, created_us;
     int64_t sink_heard_us, sink_up_since_us;
     uint64_t sink_accepted;     //  the sink's count in its last ACK
+    uint64_t told_redelivered;  //  the counters in our last BATCH
+    uint64_t told_restarts;
     bool said_waiting;
     uint64_t refused;           //  malformed messages dropped
     zp_ratelimit_t refusals;
@@ -179,8 +181,11 @@ s_send_batch (self_t *self)
     //  The socket has ZMQ_IMMEDIATE set: while the sink is not there this
     //  fails with EAGAIN, and the timer tries again.
     if (zmq_send (zsock_resolve (self->dealer), zchunk_data (self->out),
-                  zchunk_size (self->out), ZMQ_DONTWAIT) != -1)
+                  zchunk_size (self->out), ZMQ_DONTWAIT) != -1) {
         self->batch_sent_us = zp_mono_us ();
+        self->told_redelivered = batch.redelivered;
+        self->told_restarts = batch.worker_restarts;
+    }
 }
 
 static void s_dispatch (self_t *self);
@@ -426,6 +431,12 @@ s_dispatch (self_t *self)
                 s_send_tasks (self, worker, (uint64_t) credit, true, min_age);
         }
     }
+    //  The sink hears of every task sent again before that task's result
+    //  can reach it (this socket is the shorter way), so the summary's
+    //  counts are whole.
+    if (ledger_redelivered (self->ledger) != self->told_redelivered
+    ||  self->worker_restarts != self->told_restarts)
+        s_send_batch (self);
 }
 
 //  A complete held list (ids of our batch) from a process.
@@ -498,16 +509,18 @@ s_on_ready (self_t *self, zmq_msg_t *routing_id, zp_msg_t *msg)
         zp_info ("worker %s/%u is stopping; it finishes what it runs", worker->host,
                  worker->pid);
     }
+    uint64_t returned = 0;
     if (ready->flags & (ZP_READY_RETURN | ZP_READY_LEAVING)) {
         size_t count = s_held_ids (self, msg);
         for (size_t i = 0; i < count; i++)
-            ledger_returned (self->ledger, self->scratch [i], worker->serial);
-        if (count)
-            zp_debug ("worker %s/%u handed back %zu tasks", worker->host, worker->pid, count);
+            returned += ledger_returned (self->ledger, self->scratch [i], worker->serial);
+        if (count && !(ready->flags & ZP_READY_LEAVING))
+            zp_info ("worker %s/%u handed back %zu tasks; %" PRIu64 " go to others",
+                     worker->host, worker->pid, count, returned);
     }
     if (ready->flags & ZP_READY_LEAVING) {
         //  Its results are on their way: only what it holds goes out again.
-        uint64_t taken = ledger_holder_lost (self->ledger, worker->serial, false);
+        uint64_t taken = returned + ledger_holder_lost (self->ledger, worker->serial, false);
         zp_info ("worker %s/%u left; %" PRIu64 " of its tasks go to others", worker->host,
                  worker->pid, taken);
         zhashx_delete (self->workers, worker->key);

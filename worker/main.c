@@ -30,7 +30,7 @@ s_usage (long cores)
 "                            (default 1000; keep it well under its\n"
 "                            --heartbeat-timeout)\n"
 "      --task-timeout SECONDS  on SIGTERM, the processes finish what they run\n"
-"                            for at most 3/4 of this, hand back the rest, and\n"
+"                            for at most half of this, hand back the rest, and\n"
 "                            the worker is gone within it (default 60)\n"
 "  -q, --quiet               log errors and warnings only\n"
 "      --verbose             log debug detail\n"

@@ -380,7 +380,7 @@ static void
 s_start_draining (self_t *self)
 {
     self->draining = true;
-    int64_t allowed = (int64_t) self->config->task_timeout_s * 750000;
+    int64_t allowed = (int64_t) self->config->task_timeout_s * 500000;
     self->deadline_us = zp_mono_us () + allowed;
     while (self->waiting_size) {
         uint32_t index = self->waiting [self->waiting_head];
@@ -390,8 +390,9 @@ s_start_draining (self_t *self)
         self->returning [self->returning_size++] = (zp_ref_t) { slot->batch, slot->task };
         s_free_slot (self, index);
     }
-    zp_debug ("stopping: %zu tasks running, %u handed back, %.1f s to finish",
-              self->running_size, self->returning_size, (double) allowed / 1e6);
+    if (self->running_size || self->returning_size)
+        zp_info ("stopping: %zu tasks running, %u not started handed back, %.1f s to finish",
+                 self->running_size, self->returning_size, (double) allowed / 1e6);
     s_return_tasks (self);
     s_send_ready (self, ZP_READY_HELD);
 }
@@ -407,6 +408,10 @@ worker_process_run (const worker_config_t *config)
 {
     self_t self_data = { .config = config, .slice_steps = 1024 }, *self = &self_data;
     int status = 0;
+    //  czmq starts over in a forked process and then logs to stdout, which
+    //  is for data: initialise it here and point its log at stderr again.
+    zsys_init ();
+    zsys_set_logstream (stderr);
     //  Our own SIGTERM handling (czmq's would only set a flag once); the
     //  terminal's SIGINT and SIGHUP reach us through the supervisor.
     zsys_handler_set (NULL);

@@ -96,7 +96,7 @@ worker_run (const worker_config_t *config)
     int status = 0;
     bool stopping = false;
     int64_t stop_deadline = 0;
-    //  The processes drain for 3/4 of --task-timeout; what is still there
+    //  The processes drain for half of --task-timeout; what is still there
     //  at 9/10 is killed, so the worker is gone within --task-timeout.
     int64_t stop_grace_us = (int64_t) config->task_timeout_s * 900000;
     for (size_t i = 0; i < count; i++)

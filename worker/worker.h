@@ -32,7 +32,7 @@ int
 
 //  One worker process: the loop that pulls, hashes and pushes. The first
 //  SIGTERM makes it drain (hand back what it has not started, finish what
-//  it runs for at most 3/4 of --task-timeout), a second one, or the end of
+//  it runs for at most half of --task-timeout), a second one, or the end of
 //  its supervisor, makes it hand back everything and stop at once. SIGINT
 //  and SIGHUP are the supervisor's to handle. Returns a sysexits code.
 int
