@@ -8,11 +8,13 @@
 #  2. a whole worker (parent and children) is kill -9ed mid-batch;
 #  3. a worker is SIGSTOPped and never continued: the batch ends within the
 #     detection time (3 s) plus the remaining work plus 3 s;
-#  4. a worker is SIGSTOPped and continued after its tasks were done
+#  4. a straggler: beside a worker slowed to a tenth of its speed, the batch
+#     takes at most 1.5 times what the fast worker alone needs;
+#  5. a worker is SIGSTOPped and continued after its tasks were done
 #     elsewhere: its late results are counted as duplicates and dropped;
-#  5. SIGTERM to a slowed worker: it hands back what it cannot finish and
+#  6. SIGTERM to a slowed worker: it hands back what it cannot finish and
 #     exits within its --task-timeout;
-#  6. a worker joins in the middle of a batch and gets its share.
+#  7. a worker joins in the middle of a batch and gets its share.
 
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -122,11 +124,15 @@ check "whole worker: the ventilator saw the victim's processes go silent" \
     grep -q 'went silent' "$T_DIR/ventilator.err"
 stop_worker "whole worker" "$SURVIVOR"
 
-# --------------------------------------------------------------- 3, 4. SIGSTOP
+# --------------------------------------------------------------- 3, 4. SIGSTOP, straggler
 # A alone first (pinned to core 0), for the time the whole batch takes it.
-case_dir stop-calibration
+# Core 1 is kept busy meanwhile, as it is in the straggler case, so that the
+# sink and the ventilator get the same share of the machine in both.
+case_dir a-alone
 free_ports 2
 T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+start_bg busy taskset -c 1 bash -c 'while :; do :; done'
+BUSY=$LAST_PID
 start_bg sink "$BIN/sink" -b "$R"
 SINK=$LAST_PID
 start_bg a taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
@@ -135,6 +141,7 @@ start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-600.txt" 
 VENT=$LAST_PID
 expect_exit "A alone: the ventilator exits 0" "$VENT" "$WAIT" 0
 expect_exit "A alone: the sink exits 0" "$SINK" 15 0
+stop "$BUSY" 1
 summary_ok "A alone" "$T_DIR/sink.out" "$T_OUT/input-600.txt"
 alone=$(json_field "$T_DIR/sink.out" totaltime_in_s)
 stop "$A" 10
@@ -182,6 +189,50 @@ fi
 kill -CONT "$B" "${b_procs[@]}" 2>/dev/null
 stop "$A" 10
 stop "$B" 10
+
+# --------------------------------------------------------------- straggler
+# The same batch on A (core 0) and a worker slowed to about a tenth of its
+# speed (core 1, nice 10 beside a busy loop of the same session, so the same
+# scheduler group): when nothing waits, A is sent copies of what the slow one
+# holds, and the batch takes little longer than A alone, not as long as the
+# slow worker's last tasks.
+case_dir straggler
+free_ports 2
+T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+start_bg sink "$BIN/sink" -b "$R"
+SINK=$LAST_PID
+start_bg a taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
+A=$LAST_PID
+start_bg slow bash -c 'taskset -c 1 bash -c "while :; do :; done" & echo $! >"$1"; shift
+                       exec taskset -c 1 nice -n 10 "$@"' slow "$T_DIR/busy.pid" \
+    "$BIN/worker" -v "$T" -s "$R" -p 1
+SLOW=$LAST_PID
+start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-600.txt" -N "$N" \
+    --min-workers 2
+VENT=$LAST_PID
+expect_exit "straggler: the ventilator exits 0" "$VENT" "$WAIT" 0
+expect_exit "straggler: the sink exits 0" "$SINK" 15 0
+kill -KILL "$(cat "$T_DIR/busy.pid" 2>/dev/null)" 2>/dev/null
+summary_ok "straggler" "$T_DIR/sink.out" "$T_OUT/input-600.txt"
+slow_pid=$(children_of "$SLOW" | head -n1)
+a_pid=$(children_of "$A" | head -n1)
+# How slow it was: its busy seconds per task against A's.
+slowdown=$(jq -r --argjson s "${slow_pid:-0}" --argjson a "${a_pid:-0}" '
+    def per(p): [.workers[] | select(.pid == p)] | if length == 0 then null
+                else (map(.busy_s) | add) / (map(.tasks) | add) end;
+    if per($s) == null or per($a) == null then "?" else per($s) / per($a) end' \
+    "$T_DIR/sink.out" 2>/dev/null)
+diag "the slow worker took ${slowdown} times as long per task as A"
+took=$(json_field "$T_DIR/sink.out" totaltime_in_s)
+limit=$(awk -v a="$alone" 'BEGIN { printf "%.3f", a * 1.5 }')
+if [[ -n $took && -n $alone ]] && at_most "$took" "$limit"; then
+    ok "straggler: the batch takes at most 1.5 times A alone ($took s <= $limit s; ratio $(awk -v t="$took" -v a="$alone" 'BEGIN { printf "%.2f", t / a }'))"
+else
+    not_ok "straggler: the batch takes at most 1.5 times A alone"
+    diag "took ${took:-?} s; A alone ${alone:-?} s; limit $limit s"
+fi
+stop "$A" 10
+stop "$SLOW" 10
 
 case_dir stopped-and-continued
 free_ports 2
