@@ -206,8 +206,10 @@ s_decode_ready (reader_t *r, zp_ready_t *self)
 {
     if (!s_get_u8 (r, &self->flags) || !s_get_u32 (r, &self->pid))
         return "READY: truncated before host";
-    if (self->flags & ~(ZP_READY_LEAVING | ZP_READY_HELD))
+    if (self->flags & ~(ZP_READY_LEAVING | ZP_READY_HELD | ZP_READY_DRAINING | ZP_READY_RETURN))
         return "READY: undefined flag bits set";
+    if ((self->flags & ZP_READY_HELD) && (self->flags & ZP_READY_RETURN))
+        return "READY: HELD and RETURN both set";
     const char *why = s_get_str8 (r, self->host,
         "READY: truncated in host", "READY: host contains NUL");
     if (why)
@@ -219,20 +221,27 @@ s_decode_ready (reader_t *r, zp_ready_t *self)
     if (!s_get_u32 (r, &self->capacity)
     ||  !s_get_u64 (r, &self->received)
     ||  !s_get_u64 (r, &self->finished)
+    ||  !s_get_u32 (r, &self->replaces)
+    ||  !s_get_u32 (r, &self->running)
     ||  !s_get_u32 (r, &self->held_n))
         return "READY: truncated before held list";
-    if (self->capacity == 0 && !(self->flags & ZP_READY_LEAVING))
-        return "READY: capacity 0 without LEAVING";
+    if (self->capacity == 0 && !(self->flags & (ZP_READY_LEAVING | ZP_READY_DRAINING)))
+        return "READY: capacity 0 without LEAVING or DRAINING";
     //  Running totals: nothing is finished that was not received. A peer
     //  that says otherwise would make the ventilator's credit sum wrap.
     if (self->finished > self->received)
         return "READY: finished above received";
-    //  Without either flag the sender makes no statement about what it
-    //  holds, so a list would be meaningless; refuse it rather than guess.
-    if (self->held_n > 0 && !(self->flags & (ZP_READY_HELD | ZP_READY_LEAVING)))
-        return "READY: held list without HELD or LEAVING flag";
+    //  Without one of these flags the sender makes no statement about what
+    //  it holds, so a list would be meaningless; refuse it rather than guess.
+    if (self->held_n > 0
+    &&  !(self->flags & (ZP_READY_HELD | ZP_READY_LEAVING | ZP_READY_RETURN)))
+        return "READY: held list without HELD, LEAVING or RETURN flag";
     if (self->held_n > ZP_MAX_RECORDS)
         return "READY: held_n above 2^20";
+    if (self->running > 0 && !(self->flags & ZP_READY_HELD))
+        return "READY: running without HELD flag";
+    if (self->running > self->held_n)
+        return "READY: running above held_n";
     self->held = r->ptr;
     if (!s_skip (r, (size_t) self->held_n * S_HELD_SIZE))
         return "READY: held_n exceeds entries present";
@@ -316,7 +325,10 @@ s_decode_batch (reader_t *r, zp_batch_t *self)
     ||  !s_get_u64 (r, &self->total)
     ||  !s_get_u64 (r, &self->iterations)
     ||  !s_get_u64 (r, &self->started_us)
-    ||  !s_get_u64 (r, &self->rejected))
+    ||  !s_get_u64 (r, &self->rejected)
+    ||  !s_get_u64 (r, &self->digest)
+    ||  !s_get_u64 (r, &self->redelivered)
+    ||  !s_get_u64 (r, &self->worker_restarts))
         return "BATCH: truncated";
     if (self->flags & ~(ZP_BATCH_STARTED | ZP_BATCH_TOTAL | ZP_BATCH_RESUME | ZP_BATCH_CLOSED))
         return "BATCH: undefined flag bits set";
@@ -333,7 +345,7 @@ s_decode_ack (reader_t *r, zp_ack_t *self)
     ||  !s_get_u64 (r, &self->accepted)
     ||  !s_get_u32 (r, &self->count))
         return "ACK: truncated before ids";
-    if (self->flags & ~(ZP_ACK_COMPLETE | ZP_ACK_SNAPSHOT))
+    if (self->flags & ~(ZP_ACK_COMPLETE | ZP_ACK_SNAPSHOT | ZP_ACK_ADOPT))
         return "ACK: undefined flag bits set";
     if (self->count > ZP_MAX_ACK_IDS)
         return "ACK: count above 65536";
@@ -571,7 +583,7 @@ zp_ready_encode (zchunk_t *buf, const zp_ready_t *ready, const zp_ref_t *held)
 {
     assert (ready);
     assert (held || ready->held_n == 0);
-    uint8_t fixed [ZP_HEADER_SIZE + 1 + 4 + 2 * (1 + S_STR8_MAX) + 4 + 8 + 8 + 4];
+    uint8_t fixed [ZP_HEADER_SIZE + 1 + 4 + 2 * (1 + S_STR8_MAX) + 4 + 8 + 8 + 4 + 4 + 4];
     uint8_t *p = s_put_header (fixed, ZP_READY);
     p = s_put_u8 (p, ready->flags);
     p = s_put_u32 (p, ready->pid);
@@ -580,6 +592,8 @@ zp_ready_encode (zchunk_t *buf, const zp_ready_t *ready, const zp_ref_t *held)
     p = s_put_u32 (p, ready->capacity);
     p = s_put_u64 (p, ready->received);
     p = s_put_u64 (p, ready->finished);
+    p = s_put_u32 (p, ready->replaces);
+    p = s_put_u32 (p, ready->running);
     p = s_put_u32 (p, ready->held_n);
     s_restart (buf, fixed, (size_t) (p - fixed));
 
@@ -678,14 +692,17 @@ void
 zp_batch_encode (zchunk_t *buf, const zp_batch_t *batch)
 {
     assert (batch);
-    uint8_t fixed [ZP_HEADER_SIZE + 8 + 1 + 8 + 8 + 8 + 8];
+    uint8_t fixed [ZP_HEADER_SIZE + 8 + 1 + 8 + 8 + 8 + 8 + 8 + 8 + 8];
     uint8_t *p = s_put_header (fixed, ZP_BATCH);
     p = s_put_u64 (p, batch->batch);
     p = s_put_u8 (p, batch->flags);
     p = s_put_u64 (p, batch->total);
     p = s_put_u64 (p, batch->iterations);
     p = s_put_u64 (p, batch->started_us);
-    s_put_u64 (p, batch->rejected);
+    p = s_put_u64 (p, batch->rejected);
+    p = s_put_u64 (p, batch->digest);
+    p = s_put_u64 (p, batch->redelivered);
+    s_put_u64 (p, batch->worker_restarts);
     s_restart (buf, fixed, sizeof fixed);
 }
 

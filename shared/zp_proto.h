@@ -31,8 +31,10 @@
 #define ZP_ACK     0x05   //  sink -> ventilator (feedback)
 
 //  READY flags
-#define ZP_READY_LEAVING 0x01
-#define ZP_READY_HELD    0x02
+#define ZP_READY_LEAVING  0x01
+#define ZP_READY_HELD     0x02
+#define ZP_READY_DRAINING 0x04
+#define ZP_READY_RETURN   0x08
 //  BATCH flags
 #define ZP_BATCH_STARTED 0x01
 #define ZP_BATCH_TOTAL   0x02
@@ -41,6 +43,7 @@
 //  ACK flags
 #define ZP_ACK_COMPLETE  0x01
 #define ZP_ACK_SNAPSHOT  0x02
+#define ZP_ACK_ADOPT     0x04
 //  Result status
 #define ZP_STATUS_OK     0
 #define ZP_STATUS_FAILED 1
@@ -84,6 +87,8 @@ typedef struct {
     uint32_t capacity;
     uint64_t received;
     uint64_t finished;
+    uint32_t replaces;          //  pid of the dead process this one replaces, or 0
+    uint32_t running;           //  with HELD: the first running entries are in the engine
     uint32_t held_n;
     const uint8_t *held;        //  held_n records; read them with zp_msg_held
 } zp_ready_t;
@@ -109,6 +114,9 @@ typedef struct {
     uint64_t iterations;
     uint64_t started_us;
     uint64_t rejected;
+    uint64_t digest;            //  content digest (docs/protocol.md, BATCH)
+    uint64_t redelivered;       //  the ventilator process's counters
+    uint64_t worker_restarts;
 } zp_batch_t;
 
 typedef struct {

@@ -67,6 +67,9 @@ batch_announce (batch_t *self, const zp_batch_t *message, double now_wall)
     self->announced = true;
     self->iterations = message->iterations;
     self->rejected = message->rejected;
+    self->digest = message->digest;
+    self->redelivered = message->redelivered;
+    self->worker_restarts = message->worker_restarts;
     if ((message->flags & ZP_BATCH_TOTAL) && !self->total_known) {
         for (uint64_t id = message->total; id < self->records_capacity; id++)
             if (self->records [id].have)
@@ -81,6 +84,66 @@ batch_announce (batch_t *self, const zp_batch_t *message, double now_wall)
         self->start_wall = now_wall - (double) message->started_us / 1e6;
     }
     return 0;
+}
+
+void
+batch_carry_counters (batch_t *self)
+{
+    self->redelivered_before += self->redelivered;
+    self->worker_restarts_before += self->worker_restarts;
+    self->redelivered = 0;
+    self->worker_restarts = 0;
+}
+
+void
+batch_meta (const batch_t *self, batch_meta_t *meta)
+{
+    memset (meta, 0, sizeof *meta);
+    meta->digest = self->digest;
+    meta->total_known = self->total_known;
+    meta->total = self->total_known ? self->total : 0;
+    meta->iterations = self->iterations;
+    meta->rejected = self->rejected;
+    meta->started = self->started;
+    meta->start_wall = self->started ? self->start_wall : 0;
+    meta->redelivered = self->redelivered;
+    meta->worker_restarts = self->worker_restarts;
+    meta->redelivered_before = self->redelivered_before;
+    meta->worker_restarts_before = self->worker_restarts_before;
+}
+
+bool
+batch_meta_equal (const batch_meta_t *a, const batch_meta_t *b)
+{
+    return a->digest == b->digest && a->total_known == b->total_known
+        && a->total == b->total && a->iterations == b->iterations
+        && a->rejected == b->rejected && a->started == b->started
+        && a->start_wall == b->start_wall && a->redelivered == b->redelivered
+        && a->worker_restarts == b->worker_restarts
+        && a->redelivered_before == b->redelivered_before
+        && a->worker_restarts_before == b->worker_restarts_before;
+}
+
+void
+batch_restore (batch_t *self, const batch_meta_t *meta)
+{
+    self->announced = true;
+    self->digest = meta->digest;
+    if (meta->total_known && !self->total_known) {
+        self->total_known = true;
+        self->total = meta->total;
+    }
+    self->iterations = meta->iterations;
+    self->rejected = meta->rejected;
+    if (meta->started) {
+        self->started = true;
+        self->start_wall = meta->start_wall;
+    }
+    self->redelivered = meta->redelivered;
+    self->worker_restarts = meta->worker_restarts;
+    self->redelivered_before = meta->redelivered_before;
+    self->worker_restarts_before = meta->worker_restarts_before;
+    self->journaled = *meta;
 }
 
 static int
@@ -163,7 +226,8 @@ batch_accept (batch_t *self, const char *host, uint32_t pid, const zp_result_t *
         self->steps += result->iterations;   //  a refused task ran no steps
     self->workers [worker].tasks++;
     self->workers [worker].busy_ns += result->elapsed_ns;
-    self->end_wall = now_wall;
+    if (now_wall > self->end_wall)
+        self->end_wall = now_wall;
     if (!self->started && self->accepted == 1) {
         //  Until the ventilator says when dispatch began, the first result
         //  is the best estimate.
@@ -478,8 +542,8 @@ batch_write_summary (const batch_t *self, FILE *file, bool complete)
             "pid", (json_int_t) self->workers [i].pid,
             "tasks", (json_int_t) self->workers [i].tasks,
             "busy_s", (double) self->workers [i].busy_ns / 1e9));
-    json_t *rest = json_pack ("{s:f, s:f, s:f, s:s, s:b, s:I, s:I, s:I, s:f, s:I, s:I, s:o,"
-                              " s:I, s:I, s:I}",
+    json_t *rest = json_pack ("{s:f, s:f, s:f, s:s, s:b, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I,"
+                              " s:I, s:o, s:I, s:I, s:I}",
         "starttime", self->start_wall,
         "endtime", self->accepted ? self->end_wall : self->start_wall,
         "totaltime_in_s", total_s,
@@ -491,6 +555,11 @@ batch_write_summary (const batch_t *self, FILE *file, bool complete)
         "hashes_per_second", total_s > 0 ? (double) self->steps / total_s : 0.0,
         "rejected", (json_int_t) self->rejected,
         "duplicates", (json_int_t) self->duplicates,
+        "redelivered", (json_int_t) (self->redelivered_before + self->redelivered),
+        "worker_restarts", (json_int_t) (self->worker_restarts_before + self->worker_restarts),
+        //  A complete batch has a result for every task; an incomplete one
+        //  has the rest still with its ventilator. Nothing is ever dropped.
+        "lost", (json_int_t) (complete && self->total_known ? self->total - self->accepted : 0),
         "workers", workers,
         "failed", (json_int_t) failed,
         "rejected_messages", (json_int_t) self->rejected_messages,

@@ -37,9 +37,32 @@ typedef struct {
     uint64_t busy_ns;
 } batch_worker_t;
 
+//  What a batch is besides its results: what BATCH messages said, and the
+//  counters of the ventilators that ran it before the current one. The
+//  sink's journal records it (journal.h).
+typedef struct {
+    uint64_t digest;
+    bool total_known;
+    uint64_t total;
+    uint64_t iterations;
+    uint64_t rejected;
+    bool started;
+    double start_wall;
+    uint64_t redelivered;       //  the current ventilator's counters
+    uint64_t worker_restarts;
+    uint64_t redelivered_before;
+    uint64_t worker_restarts_before;
+} batch_meta_t;
+
 typedef struct {
     uint64_t id;
     bool announced;             //  a BATCH message came
+    uint64_t digest;            //  content digest (docs/protocol.md, BATCH)
+    uint64_t redelivered;       //  the current ventilator's counters
+    uint64_t worker_restarts;
+    uint64_t redelivered_before;    //  its predecessors' (--resume)
+    uint64_t worker_restarts_before;
+    batch_meta_t journaled;     //  the meta last written to the journal
     bool total_known;
     uint64_t total;
     uint64_t iterations;
@@ -79,9 +102,23 @@ void
 int
     batch_announce (batch_t *self, const zp_batch_t *message, double now_wall);
 
+//  A new ventilator took the batch over (--resume): what the last one
+//  counted becomes part of the batch's totals.
+void
+    batch_carry_counters (batch_t *self);
+
+//  The meta of a batch, and a batch restored from it (the journal).
+void
+    batch_meta (const batch_t *self, batch_meta_t *meta);
+void
+    batch_restore (batch_t *self, const batch_meta_t *meta);
+bool
+    batch_meta_equal (const batch_meta_t *a, const batch_meta_t *b);
+
 //  Accept one result from (host, pid). Returns 1 if accepted, 0 if it was
 //  a duplicate (counted), -1 if the task id is out of range or memory ran out
-//  (the caller logs and counts it).
+//  (the caller logs and counts it). now_wall is when the sink accepted it
+//  (the journal's time, when the batch is read back).
 int
     batch_accept (batch_t *self, const char *host, uint32_t pid,
                   const zp_result_t *result, double now_wall);

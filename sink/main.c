@@ -20,7 +20,14 @@ s_usage (void)
 "  -b, --bind ENDPOINT       where workers and the ventilator connect\n"
 "                            (default tcp://*:5558)\n"
 "  -o, --output FILE         write summaries to FILE (default: standard output)\n"
-"      --batches N           exit after N batches (default 1; 0 = until signalled)\n"
+"      --batches N           exit after N batches (default 1; 0 = until signalled);\n"
+"                            batches finished in the journal count\n"
+"      --journal FILE        append every accepted result to FILE (NDJSON) before\n"
+"                            acknowledging it; started again on the same FILE,\n"
+"                            continue its open batches without redoing anything\n"
+"      --fsync MODE          when the journal is synced to disk: always (before\n"
+"                            every acknowledgement; the default), second (at most\n"
+"                            once a second) or never (left to the system)\n"
 "      --max-batch-bytes N   most bytes of results (inputs and outputs) one batch\n"
 "                            may hold; more are refused (default 4294967296)\n"
 "      --curve-cert FILE     encrypt and authenticate every link with CURVE: our\n"
@@ -35,15 +42,16 @@ s_usage (void)
 "\n"
 "The summary: {\"data\": [{\"<input>\": \"<hash>\"}, ...], \"starttime\", \"endtime\",\n"
 "\"totaltime_in_s\", \"batch\", \"complete\", \"tasks\", \"results\", \"iterations\",\n"
-"\"hashes_per_second\", \"rejected\", \"duplicates\", \"workers\": [{\"host\", \"pid\",\n"
-"\"tasks\", \"busy_s\"}], \"failed\", \"rejected_messages\", \"refused_connections\"};\n"
+"\"hashes_per_second\", \"rejected\", \"duplicates\", \"redelivered\",\n"
+"\"worker_restarts\", \"lost\", \"workers\": [{\"host\", \"pid\", \"tasks\",\n"
+"\"busy_s\"}], \"failed\", \"rejected_messages\", \"refused_connections\"};\n"
 "an input that is not valid UTF-8 appears as\n"
 "{\"input_base64\": \"...\", \"hash\": \"...\"}. See README.md.\n"
 "\n"
-"Exit status: 0 every batch reported; 64 usage; 69 can't bind; 74 can't write\n"
-"the output; 75 stopped by a signal with a batch incomplete (its summary, with\n"
-"\"complete\": false, is written first); 78 a CURVE certificate or the allow\n"
-"directory can't be used.\n");
+"Exit status: 0 every batch reported; 64 usage; 65 the journal is damaged;\n"
+"69 can't bind; 74 can't write the output or the journal; 75 stopped by a\n"
+"signal with a batch incomplete (its summary, with \"complete\": false, is\n"
+"written first); 78 a CURVE certificate or the allow directory can't be used.\n");
 }
 
 int
@@ -52,12 +60,15 @@ main (int argc, char *argv [])
     sink_config_t config = {
         .bind = "tcp://*:5558",
         .output = NULL,
+        .journal = NULL,
+        .fsync = SINK_FSYNC_ALWAYS,
         .batches = 1,
         .max_batch_bytes = UINT64_C (1) << 32,
         .verbosity = 1
     };
     zp_curve_options_t curve = { NULL, NULL, NULL, NULL };
-    enum { OPT_BATCHES = 256, OPT_MAX_BATCH_BYTES, OPT_CURVE_CERT, OPT_CURVE_ALLOW };
+    enum { OPT_BATCHES = 256, OPT_MAX_BATCH_BYTES, OPT_CURVE_CERT, OPT_CURVE_ALLOW,
+           OPT_JOURNAL, OPT_FSYNC };
     static const struct option options [] = {
         { "bind", required_argument, NULL, 'b' },
         { "output", required_argument, NULL, 'o' },
@@ -65,6 +76,8 @@ main (int argc, char *argv [])
         { "max-batch-bytes", required_argument, NULL, OPT_MAX_BATCH_BYTES },
         { "curve-cert", required_argument, NULL, OPT_CURVE_CERT },
         { "curve-allow", required_argument, NULL, OPT_CURVE_ALLOW },
+        { "journal", required_argument, NULL, OPT_JOURNAL },
+        { "fsync", required_argument, NULL, OPT_FSYNC },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -88,6 +101,24 @@ main (int argc, char *argv [])
                 break;
             case OPT_CURVE_CERT: curve.cert = optarg; break;
             case OPT_CURVE_ALLOW: curve.allow = optarg; break;
+            case OPT_JOURNAL:
+                if (!*optarg)
+                    return zp_usage_error ("--journal needs a file name");
+                config.journal = optarg;
+                break;
+            case OPT_FSYNC:
+                if (streq (optarg, "always"))
+                    config.fsync = SINK_FSYNC_ALWAYS;
+                else
+                if (streq (optarg, "second"))
+                    config.fsync = SINK_FSYNC_SECOND;
+                else
+                if (streq (optarg, "never"))
+                    config.fsync = SINK_FSYNC_NEVER;
+                else
+                    return zp_usage_error ("--fsync: '%s' is not one of always, second,"
+                                           " never", optarg);
+                break;
             case 'q': config.verbosity = 0; break;
             case 'v': config.verbosity = 2; break;
             case 'h': s_usage (); return 0;

@@ -2,9 +2,14 @@
 
     One ROUTER serves everyone: worker processes send RESULTS, the
     ventilator sends BATCH and gets ACKs back on the same connection (the
-    feedback channel, docs/protocol.md). Results may arrive before their
-    BATCH (stages start in any order); they are kept, up to a bound, until
-    it comes.
+    feedback channel, docs/protocol.md), always on the connection its
+    latest BATCH came from. Results may arrive before their BATCH (stages
+    start in any order); they are kept, up to a bound, until it comes.
+
+    With --journal, every accepted result is written to the journal before
+    it is acknowledged, and a sink started on the journal continues where
+    the last one stopped; a ventilator restarted with --resume is told
+    which open batch is its own by the batch's content digest.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -12,6 +17,7 @@
 */
 #include "sink.h"
 #include "batch.h"
+#include "journal.h"
 #include "zp_proto.h"
 #include "zp_util.h"
 
@@ -36,13 +42,22 @@ typedef struct {
     size_t ventilator_size;
 } unconfirmed_t;
 
+//  A finished batch, remembered to answer late messages about it.
+typedef struct {
+    uint64_t batch;
+    uint64_t digest;
+    uint64_t total;
+} done_t;
+
 typedef struct {
     const sink_config_t *config;
     zsock_t *router;
     FILE *output;
     zchunk_t *out;
+    journal_t *journal;
+    int64_t synced_us;          //  --fsync second: last sync
     batch_t *open [MAX_OPEN];
-    uint64_t done [MAX_DONE];   //  ring of finished batch ids
+    done_t done [MAX_DONE];     //  ring of finished batches
     size_t done_next, done_size;
     uint64_t reported;          //  batches whose summary is written
     uint64_t late;              //  results for finished batches
@@ -56,13 +71,66 @@ typedef struct {
     bool stop;
 } self_t;
 
+static done_t *
+s_done (self_t *self, uint64_t id)
+{
+    for (size_t i = 0; i < self->done_size; i++)
+        if (self->done [i].batch == id)
+            return &self->done [i];
+    return NULL;
+}
+
 static bool
 s_is_done (self_t *self, uint64_t id)
 {
-    for (size_t i = 0; i < self->done_size; i++)
-        if (self->done [i] == id)
-            return true;
-    return false;
+    return s_done (self, id) != NULL;
+}
+
+static void
+s_remember_done (self_t *self, uint64_t id, uint64_t digest, uint64_t total)
+{
+    self->done [self->done_next] = (done_t) { id, digest, total };
+    self->done_next = (self->done_next + 1) % MAX_DONE;
+    if (self->done_size < MAX_DONE)
+        self->done_size++;
+}
+
+//  A journal that cannot be written ends the sink: acknowledging what it
+//  does not hold would make the ventilator forget tasks.
+static void
+s_journal_failed (self_t *self)
+{
+    self->status = EX_IOERR;
+    self->stop = true;
+}
+
+//  Before an ACK goes out, what it acknowledges is on disk (--fsync always).
+static int
+s_sync_for_ack (self_t *self)
+{
+    if (!self->journal || self->config->fsync != SINK_FSYNC_ALWAYS)
+        return 0;
+    if (journal_sync (self->journal)) {
+        s_journal_failed (self);
+        return -1;
+    }
+    return 0;
+}
+
+//  Journal the batch's meta if it changed since it was last written.
+static void
+s_journal_meta (self_t *self, batch_t *batch)
+{
+    if (!self->journal)
+        return;
+    batch_meta_t meta;
+    batch_meta (batch, &meta);
+    if (batch_meta_equal (&meta, &batch->journaled))
+        return;
+    if (journal_write_batch (self->journal, batch->id, &meta))
+        s_journal_failed (self);
+    else
+        batch->journaled = meta;
 }
 
 static batch_t *
@@ -97,6 +165,8 @@ s_acknowledge (self_t *self, batch_t *batch, uint8_t flags)
 {
     if (!batch->ventilator_size)
         return;                 //  no ventilator yet: its BATCH gets a snapshot
+    if (s_sync_for_ack (self))
+        return;
     bool snapshot = flags & ZP_ACK_SNAPSHOT;
     uint64_t next = 0;
     size_t pending = snapshot ? 0 : batch->unacked_size;
@@ -131,6 +201,9 @@ s_finish (self_t *self, batch_t *batch, bool complete)
 {
     batch->rejected_messages = self->refused;
     batch->refused_connections = zp_curve_refused (self->config->curve);
+    if (complete && !batch->started && batch->accepted == 0)
+        //  An empty batch: it starts and ends now.
+        batch->start_wall = batch->end_wall = zp_wall_s ();
     if (batch_write_summary (batch, self->output, complete)) {
         zp_error ("can't write the summary to %s: %s",
                   self->config->output ? self->config->output : "standard output",
@@ -141,10 +214,15 @@ s_finish (self_t *self, batch_t *batch, bool complete)
     if (!complete)
         return;
     zp_info ("batch %016" PRIx64 " complete: %" PRIu64 " results in %.3f s, %" PRIu64
-             " duplicates dropped; so far %" PRIu64 " messages rejected, %" PRIu64
-             " connections refused", batch->id, batch->accepted,
-             batch->accepted ? batch->end_wall - batch->start_wall : 0.0, batch->duplicates, batch->rejected_messages,
+             " duplicates dropped, %" PRIu64 " tasks sent again; so far %" PRIu64
+             " messages rejected, %" PRIu64 " connections refused", batch->id, batch->accepted,
+             batch->accepted ? batch->end_wall - batch->start_wall : 0.0, batch->duplicates,
+             batch->redelivered_before + batch->redelivered, batch->rejected_messages,
              batch->refused_connections);
+    if (self->journal
+    &&  (journal_write_complete (self->journal, batch->id)
+    ||   (self->config->fsync != SINK_FSYNC_NEVER && journal_sync (self->journal))))
+        s_journal_failed (self);
     //  The ventilator exits on COMPLETE, so it goes after the summary is out.
     s_acknowledge (self, batch, ZP_ACK_COMPLETE);
     if (batch->ventilator_size && self->unconfirmed_size < MAX_DONE) {
@@ -154,10 +232,7 @@ s_finish (self_t *self, batch_t *batch, bool complete)
         waiting->ventilator_size = batch->ventilator_size;
         memcpy (waiting->ventilator, batch->ventilator, batch->ventilator_size);
     }
-    self->done [self->done_next] = batch->id;
-    self->done_next = (self->done_next + 1) % MAX_DONE;
-    if (self->done_size < MAX_DONE)
-        self->done_size++;
+    s_remember_done (self, batch->id, batch->digest, batch->total);
     for (size_t i = 0; i < MAX_OPEN; i++)
         if (self->open [i] == batch)
             batch_destroy (&self->open [i]);
@@ -185,9 +260,10 @@ s_confirmed (self_t *self, uint64_t batch)
 
 static void
 s_send_complete (self_t *self, uint64_t batch, uint64_t accepted, const uint8_t *ventilator,
-                 size_t ventilator_size)
+                 size_t ventilator_size, uint8_t flags)
 {
-    zp_ack_begin (self->out, batch, ZP_ACK_COMPLETE | ZP_ACK_SNAPSHOT, accepted);
+    zp_ack_begin (self->out, batch, (uint8_t) (ZP_ACK_COMPLETE | ZP_ACK_SNAPSHOT | flags),
+                  accepted);
     s_send_to (self, ventilator, ventilator_size);
 }
 
@@ -218,18 +294,83 @@ s_evict_unannounced (self_t *self)
     return true;
 }
 
+//  The open batch with this digest, other than the one named except.
+static batch_t *
+s_find_digest (self_t *self, uint64_t digest, uint64_t except)
+{
+    batch_t *best = NULL;
+    for (size_t i = 0; i < MAX_OPEN; i++) {
+        batch_t *batch = self->open [i];
+        if (batch && batch->announced && batch->id != except && batch->digest == digest
+        &&  (!best || batch->accepted > best->accepted))
+            best = batch;       //  the one furthest along, if there are several
+    }
+    return best;
+}
+
+static bool
+s_is_ventilator (batch_t *batch, zmq_msg_t *routing_id)
+{
+    return batch->ventilator_size == zmq_msg_size (routing_id)
+        && memcmp (batch->ventilator, zmq_msg_data (routing_id), batch->ventilator_size) == 0;
+}
+
+static void
+s_set_ventilator (batch_t *batch, zmq_msg_t *routing_id)
+{
+    batch->ventilator_size = zmq_msg_size (routing_id);
+    memcpy (batch->ventilator, zmq_msg_data (routing_id), batch->ventilator_size);
+}
+
+//  A ventilator restarted with --resume asks for its batch: if one is open
+//  with the same content, it continues that one. Returns true if answered.
+static bool
+s_on_resume (self_t *self, zmq_msg_t *routing_id, const zp_batch_t *message)
+{
+    batch_t *batch = s_find_digest (self, message->digest, message->batch);
+    if (batch) {
+        if (!s_is_ventilator (batch, routing_id)) {
+            zp_info ("batch %016" PRIx64 " is resumed by a new ventilator (%" PRIu64
+                     " of %" PRIu64 " results here)", batch->id, batch->accepted,
+                     batch->total);
+            //  What the last one counted stays in the totals.
+            batch_carry_counters (batch);
+            s_set_ventilator (batch, routing_id);
+        }
+        zp_batch_t adopted = *message;
+        adopted.batch = batch->id;
+        batch_announce (batch, &adopted, zp_wall_s ());
+        s_journal_meta (self, batch);
+        s_acknowledge (self, batch, ZP_ACK_SNAPSHOT | ZP_ACK_ADOPT);
+        return true;
+    }
+    for (size_t i = 0; i < self->done_size; i++)
+        if (self->done [i].digest == message->digest && self->done [i].batch != message->batch) {
+            zp_info ("batch %016" PRIx64 " was resumed but is complete already",
+                     self->done [i].batch);
+            s_send_complete (self, self->done [i].batch, self->done [i].total,
+                             zmq_msg_data (routing_id), zmq_msg_size (routing_id),
+                             ZP_ACK_ADOPT);
+            return true;
+        }
+    return false;
+}
+
 static void
 s_on_batch (self_t *self, zmq_msg_t *routing_id, const zp_batch_t *message)
 {
-    if (s_is_done (self, message->batch)) {
+    done_t *done = s_done (self, message->batch);
+    if (done) {
         if (message->flags & ZP_BATCH_CLOSED)
             s_confirmed (self, message->batch);
         else
             //  It missed COMPLETE, or restarted after we finished: tell it.
-            s_send_complete (self, message->batch, message->total,
-                             zmq_msg_data (routing_id), zmq_msg_size (routing_id));
+            s_send_complete (self, message->batch, done->total,
+                             zmq_msg_data (routing_id), zmq_msg_size (routing_id), 0);
         return;
     }
+    if ((message->flags & ZP_BATCH_RESUME) && s_on_resume (self, routing_id, message))
+        return;
     if (self->closing)
         return;
     batch_t *batch = s_find (self, message->batch, true);
@@ -245,9 +386,12 @@ s_on_batch (self_t *self, zmq_msg_t *routing_id, const zp_batch_t *message)
         s_refuse (self, routing_id, "BATCH total is below task ids already received");
         return;
     }
-    batch->ventilator_size = zmq_msg_size (routing_id);
-    memcpy (batch->ventilator, zmq_msg_data (routing_id), batch->ventilator_size);
-    s_acknowledge (self, batch, ZP_ACK_SNAPSHOT);
+    s_journal_meta (self, batch);
+    //  A connection we have not answered for this batch (a new ventilator,
+    //  or the same one reconnected) gets everything; the others what is new.
+    bool fresh = !s_is_ventilator (batch, routing_id);
+    s_set_ventilator (batch, routing_id);
+    s_acknowledge (self, batch, fresh ? ZP_ACK_SNAPSHOT : 0);
     if (batch_complete (batch))
         s_finish (self, batch, true);
 }
@@ -281,8 +425,16 @@ s_on_results (self_t *self, zmq_msg_t *routing_id, zp_msg_t *message)
                       : "results for an unannounced batch over 64 MiB");
             continue;
         }
-        if (batch_accept (batch, results->host, results->pid, &result, now) == -1)
+        int rc = batch_accept (batch, results->host, results->pid, &result, now);
+        if (rc == -1)
             s_refuse (self, routing_id, "task id out of range for its batch");
+        else
+        if (rc == 1 && self->journal
+        &&  journal_write_result (self->journal, batch->id, results->host, results->pid, now,
+                                  &result)) {
+            s_journal_failed (self);
+            return;
+        }
     }
     if (batch_complete (batch))
         s_finish (self, batch, true);
@@ -325,9 +477,17 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     self_t *self = (self_t *) arg;
+    if (self->journal && self->config->fsync == SINK_FSYNC_SECOND
+    &&  journal_dirty (self->journal) && zp_mono_us () - self->synced_us >= 1000000) {
+        if (journal_sync (self->journal))
+            s_journal_failed (self);
+        self->synced_us = zp_mono_us ();
+    }
     for (size_t i = 0; i < MAX_OPEN; i++)
         if (self->open [i] && self->open [i]->unacked_size)
             s_acknowledge (self, self->open [i], 0);
+    if (self->stop)
+        return -1;
     if (self->closing) {
         int64_t now = zp_mono_us ();
         if (now >= self->close_deadline_us) {
@@ -340,11 +500,70 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
                 s_send_complete (self, self->unconfirmed [i].batch,
                                  self->unconfirmed [i].accepted,
                                  self->unconfirmed [i].ventilator,
-                                 self->unconfirmed [i].ventilator_size);
+                                 self->unconfirmed [i].ventilator_size, 0);
             self->close_resend_us = now + CLOSE_RESEND_MS * 1000;
         }
     }
     return 0;
+}
+
+//  Read the journal back: open batches with their results, finished ones
+//  remembered. Returns 0 or a sysexits code.
+static int
+s_replay (self_t *self)
+{
+    journal_record_t record;
+    int rc;
+    uint64_t results = 0;
+    while ((rc = journal_next (self->journal, &record)) == 1) {
+        if (s_is_done (self, record.batch))
+            continue;
+        batch_t *batch = s_find (self, record.batch, record.type != JOURNAL_COMPLETE);
+        if (record.type == JOURNAL_COMPLETE) {
+            s_remember_done (self, record.batch, batch ? batch->digest : 0,
+                             batch ? batch->total : 0);
+            for (size_t i = 0; i < MAX_OPEN; i++)
+                if (self->open [i] == batch)
+                    batch_destroy (&self->open [i]);
+            self->reported++;
+            continue;
+        }
+        if (!batch) {
+            zp_error ("journal %s: more than %d batches open at once", self->config->journal,
+                      MAX_OPEN);
+            return EX_DATAERR;
+        }
+        if (record.type == JOURNAL_BATCH)
+            batch_restore (batch, &record.meta);
+        else
+        if (batch_accept (batch, record.host, record.pid, &record.result, record.time) == 1)
+            results++;
+    }
+    if (rc == -1)
+        return EX_DATAERR;
+    size_t open = 0;
+    for (size_t i = 0; i < MAX_OPEN; i++)
+        if (self->open [i]) {
+            //  What it held is acknowledged to whichever ventilator asks.
+            self->open [i]->unacked_size = 0;
+            self->open [i]->duplicates = 0;
+            open++;
+        }
+    if (results || self->reported)
+        zp_info ("journal %s: %zu batches open with %" PRIu64 " results, %" PRIu64
+                 " finished", self->config->journal, open, results, self->reported);
+    //  Killed between its last result and its summary: finish it now.
+    for (size_t i = 0; i < MAX_OPEN; i++)
+        if (self->open [i] && batch_complete (self->open [i]))
+            s_finish (self, self->open [i], true);
+    if (self->config->batches && self->reported >= self->config->batches && !self->closing) {
+        //  Every batch is reported: answer a ventilator that missed it, briefly.
+        zp_info ("journal %s: every batch is reported already", self->config->journal);
+        self->closing = true;
+        self->close_deadline_us = zp_mono_us () + CLOSE_WAIT_MS * 1000;
+        self->close_resend_us = INT64_MAX;
+    }
+    return self->status;
 }
 
 int
@@ -361,11 +580,18 @@ sink_run (const sink_config_t *config)
     }
     int status = 0;
     self->out = zchunk_new (NULL, 65536);
-    self->router = zp_socket (ZMQ_ROUTER, NULL, true, (int64_t) ZP_MAX_FRAME_BYTES, &status);
-    if (self->router
-    &&  (zp_curve_server (config->curve, self->router, config->bind, &status)
-    ||   zp_attach (self->router, config->bind, true, &status)))
-        zsock_destroy (&self->router);
+    if (config->journal) {
+        self->journal = journal_open (config->journal);
+        status = self->journal ? s_replay (self) : EX_IOERR;
+        self->stop = false;     //  a batch finished in the replay does not end us
+    }
+    if (!status) {
+        self->router = zp_socket (ZMQ_ROUTER, NULL, true, (int64_t) ZP_MAX_FRAME_BYTES, &status);
+        if (self->router
+        &&  (zp_curve_server (config->curve, self->router, config->bind, &status)
+        ||   zp_attach (self->router, config->bind, true, &status)))
+            zsock_destroy (&self->router);
+    }
     if (self->router) {
         zp_info ("collecting results at %s", config->bind);
         zloop_t *loop = zloop_new ();
@@ -389,6 +615,10 @@ sink_run (const sink_config_t *config)
     }
     for (size_t i = 0; i < MAX_OPEN; i++)
         batch_destroy (&self->open [i]);
+    if (self->journal && config->fsync != SINK_FSYNC_NEVER && journal_sync (self->journal)
+    &&  !status)
+        status = EX_IOERR;
+    journal_destroy (&self->journal);
     zsock_destroy (&self->router);
     zchunk_destroy (&self->out);
     if (self->output != stdout && fclose (self->output) != 0 && !status) {

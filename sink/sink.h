@@ -11,17 +11,25 @@
 
 #include <stdint.h>
 
+#define SINK_FSYNC_ALWAYS 0       //  before every acknowledgement
+#define SINK_FSYNC_SECOND 1       //  at most once a second
+#define SINK_FSYNC_NEVER  2       //  left to the operating system
+
 typedef struct {
     const char *bind;           //  result endpoint (ROUTER, bound)
     const char *output;         //  summary file, NULL for stdout
+    const char *journal;        //  NDJSON journal to continue and append to, or NULL
+    int fsync;                  //  SINK_FSYNC_*
     uint64_t batches;           //  batches to report before exiting, 0 = until signalled
     uint64_t max_batch_bytes;   //  most result bytes one batch may hold
     zp_curve_t *curve;          //  CURVE keys, or plain text (never NULL)
     int verbosity;
 } sink_config_t;
 
-//  Serve until --batches batches are reported or a signal comes. Returns a
-//  sysexits code.
+//  Serve until --batches batches are reported (those in the journal count)
+//  or a signal comes. Returns a sysexits code: 0, EX_TEMPFAIL when stopped
+//  with a batch incomplete, EX_DATAERR for a damaged journal, EX_IOERR when
+//  the summary or the journal cannot be written.
 int
     sink_run (const sink_config_t *config);
 

@@ -35,6 +35,11 @@ s_usage (void)
 "      --curve-allow DIR     with --curve-cert: the workers' public certificates;\n"
 "                            no other client gets in (reloaded when it changes)\n"
 "      --curve-sink FILE     with --curve-cert: the sink's public certificate\n"
+"      --task-timeout SECONDS  a task held longer than this is handed out again;\n"
+"                            the first result wins (default 60)\n"
+"      --resume              continue the batch of this same input that the sink\n"
+"                            has open (after the ventilator was stopped or died):\n"
+"                            send only what the sink does not have yet\n"
 "  -q, --quiet               log errors and warnings only\n"
 "  -v, --verbose             log debug detail\n"
 "  -h, --help                show this help and exit\n"
@@ -58,11 +63,13 @@ main (int argc, char *argv [])
         .max_length = 1 << 20,
         .min_workers = 1,
         .heartbeat_ms = 3000,
+        .task_timeout_s = 60,
+        .resume = false,
         .verbosity = 1
     };
     zp_curve_options_t curve = { NULL, NULL, NULL, NULL };
     enum { OPT_MAX_LENGTH = 256, OPT_MIN_WORKERS, OPT_HEARTBEAT, OPT_CURVE_CERT,
-           OPT_CURVE_ALLOW, OPT_CURVE_SINK };
+           OPT_CURVE_ALLOW, OPT_CURVE_SINK, OPT_TASK_TIMEOUT, OPT_RESUME };
     static const struct option options [] = {
         { "bind", required_argument, NULL, 'b' },
         { "sink", required_argument, NULL, 's' },
@@ -75,6 +82,8 @@ main (int argc, char *argv [])
         { "curve-cert", required_argument, NULL, OPT_CURVE_CERT },
         { "curve-allow", required_argument, NULL, OPT_CURVE_ALLOW },
         { "curve-sink", required_argument, NULL, OPT_CURVE_SINK },
+        { "task-timeout", required_argument, NULL, OPT_TASK_TIMEOUT },
+        { "resume", no_argument, NULL, OPT_RESUME },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -113,6 +122,11 @@ main (int argc, char *argv [])
             case OPT_CURVE_CERT: curve.cert = optarg; break;
             case OPT_CURVE_ALLOW: curve.allow = optarg; break;
             case OPT_CURVE_SINK: curve.sink = optarg; break;
+            case OPT_TASK_TIMEOUT:
+                rc = zp_parse_u64 ("--task-timeout", optarg, 1, 86400 * 365,
+                                   &config.task_timeout_s);
+                break;
+            case OPT_RESUME: config.resume = true; break;
             case 'q': config.verbosity = 0; break;
             case 'v': config.verbosity = 2; break;
             case 'h': s_usage (); return 0;
@@ -129,6 +143,8 @@ main (int argc, char *argv [])
         return zp_usage_error ("unexpected argument '%s'", argv [optind]);
     if (config.input && count_given)
         return zp_usage_error ("--count and --input exclude each other");
+    if (config.resume && !config.input)
+        return zp_usage_error ("--resume needs --input: generated strings differ on every run");
     if (zp_curve_check (&curve, ZP_CURVE_NEEDS_ALLOW | ZP_CURVE_NEEDS_SINK))
         return EX_USAGE;
     //  zsys_init points czmq's log at stdout: set ours up after it.

@@ -1,18 +1,24 @@
 /*  ventilator - reads or generates task strings and hands them to workers.
 
     The ventilator owns the batch: every task string, and for each task
-    whether it is waiting, held by a worker process, or acknowledged by the
-    sink. Workers pull: a process is sent tasks only against the credit its
-    READY messages give (docs/protocol.md), and never more than its fair
-    share of what is waiting, so the first process to connect cannot take
-    the batch. A process that leaves, or falls silent for the heartbeat
-    timeout, has its tasks put back at the front of the queue.
+    whether it waits, is leased to worker processes, was reported finished
+    or is acknowledged by the sink (ledger.h). Workers pull: a process is
+    sent tasks only against the credit its READY messages give
+    (docs/protocol.md), and never more than its fair share of what is
+    waiting, so the first process to connect cannot take the batch.
+
+    Nothing is lost: a task goes out again when its holder leaves, falls
+    silent for the heartbeat timeout, is replaced by its supervisor, hands
+    it back, or holds it past --task-timeout; when its holder finished it
+    but the sink has not acknowledged it 5 s later; and, as a copy, when it
+    straggles while others idle. The sink drops what comes twice.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
     file, You can obtain one at http://mozilla.org/MPL/2.0/.
 */
 #include "ventilator.h"
+#include "ledger.h"
 #include "zp_input.h"
 #include "zp_proto.h"
 #include "zp_util.h"
@@ -20,26 +26,28 @@
 #include <errno.h>
 #include <openssl/rand.h>
 
-#define TASK_PENDING 0
-#define TASK_LEASED  1
-#define TASK_DONE    2
-
 //  Tasks are packed into one TASKS message up to this much input.
 #define PACK_BYTES (256 * 1024)
-//  How often the timer looks at heartbeats and retries the sink.
-#define TICK_MS 100
-
-typedef struct {
-    uint64_t offset;            //  into self->bytes
-    uint32_t size;
-    uint8_t state;
-    uint32_t owner;             //  serial of the process holding it
-} task_t;
+//  How often the timer looks at heartbeats, leases and the sink.
+#define TICK_MS 50
+//  BATCH goes to the sink this often: our heartbeat, answered by its ACK.
+#define PULSE_US 1000000
+//  A sink that has not answered for this long is away.
+#define SINK_SILENT_US 3000000
+//  A task its holder finished must be acknowledged within this, counted
+//  while the sink answers, or its result is taken as lost.
+#define REPORT_TIMEOUT_US 5000000
+//  A straggler is a task active this much longer than the typical one.
+#define STRAGGLER_FACTOR 1.5
+#define STRAGGLER_MIN_US 50000
+//  A worker connection taken as dead is forgotten after this much silence.
+#define FORGET_US 60000000
 
 typedef struct {
     uint8_t id [256];           //  ZeroMQ routing id of the connection
     size_t id_size;
-    uint32_t serial;            //  our name for it, never reused
+    char key [65];              //  its name in self->workers
+    uint32_t serial;            //  our name for it in the ledger, never reused
     uint32_t pid;
     char host [256];
     uint64_t capacity;
@@ -48,6 +56,10 @@ typedef struct {
     uint64_t base;              //  received at this connection's first READY
     uint64_t sent;              //  tasks we sent on this connection
     int64_t last_seen_us;
+    bool lost;                  //  taken as dead; taken back if it speaks
+    bool draining;              //  stopping: no more tasks for it
+    zp_ref_t *held;             //  its last HELD list, kept until we know
+    size_t held_n;              //  which batch we continue (--resume)
 } worker_t;
 
 typedef struct {
@@ -55,109 +67,28 @@ typedef struct {
     zsock_t *router;            //  task endpoint, workers connect
     zsock_t *dealer;            //  to the sink
     zchunk_t *out;              //  encoding buffer, reused
-
-    uint8_t *bytes;             //  every task string, back to back
-    size_t bytes_size, bytes_capacity;
-    task_t *tasks;
-    uint64_t total, tasks_capacity;
-    uint64_t *queue;            //  ring of waiting task ids
-    uint64_t queue_head, queue_size, queue_capacity;
-    uint64_t *packed;           //  ids in the TASKS message being built
-    uint64_t acknowledged;
+    ledger_t *ledger;
+    uint64_t *scratch;          //  ids of a held list
     uint64_t rejected;          //  input lines refused
+    uint64_t batch, digest;
+    bool adopted;               //  --resume: the sink said which batch we continue
 
-    uint64_t batch;
     zhashx_t *workers;          //  routing id (hex) -> worker_t
+    zhashx_t *replacements;     //  "host/pid" of every restarted process seen
     uint32_t next_serial;
+    uint64_t worker_restarts;
     bool sink_ready, started, complete;
     int64_t start_us, batch_sent_us, created_us;
+    int64_t sink_heard_us, sink_up_since_us;
+    uint64_t sink_accepted;     //  the sink's count in its last ACK
+    uint64_t told_redelivered;  //  the counters in our last BATCH
+    uint64_t told_restarts;
     bool said_waiting;
     uint64_t refused;           //  malformed messages dropped
     zp_ratelimit_t refusals;
 } self_t;
 
-//  --- The task table and its queue -----------------------------------------
-
-static int
-s_queue_reserve (self_t *self)
-{
-    if (self->queue_size < self->queue_capacity)
-        return 0;
-    uint64_t capacity = self->queue_capacity ? self->queue_capacity * 2 : 1024;
-    uint64_t *queue = (uint64_t *) malloc (capacity * sizeof (uint64_t));
-    if (!queue)
-        return -1;
-    for (uint64_t i = 0; i < self->queue_size; i++)
-        queue [i] = self->queue [(self->queue_head + i) % self->queue_capacity];
-    free (self->queue);
-    self->queue = queue;
-    self->queue_head = 0;
-    self->queue_capacity = capacity;
-    return 0;
-}
-
-static void
-s_queue_push_back (self_t *self, uint64_t id)
-{
-    self->queue [(self->queue_head + self->queue_size++) % self->queue_capacity] = id;
-}
-
-//  Tasks taken back from a process go first: they have waited longest.
-static void
-s_queue_push_front (self_t *self, uint64_t id)
-{
-    self->queue_head = (self->queue_head + self->queue_capacity - 1) % self->queue_capacity;
-    self->queue [self->queue_head] = id;
-    self->queue_size++;
-}
-
-static uint64_t
-s_queue_pop (self_t *self)
-{
-    uint64_t id = self->queue [self->queue_head];
-    self->queue_head = (self->queue_head + 1) % self->queue_capacity;
-    self->queue_size--;
-    return id;
-}
-
-static int
-s_task_add (self_t *self, const void *data, size_t size)
-{
-    if (self->total == self->tasks_capacity) {
-        uint64_t capacity = self->tasks_capacity ? self->tasks_capacity * 2 : 1024;
-        task_t *tasks = (task_t *) realloc (self->tasks, capacity * sizeof (task_t));
-        uint64_t *packed = (uint64_t *) realloc (self->packed, capacity * sizeof (uint64_t));
-        //  Either may have moved even if the other failed.
-        if (tasks)
-            self->tasks = tasks;
-        if (packed)
-            self->packed = packed;
-        if (!tasks || !packed)
-            return -1;
-        self->tasks = tasks;
-        self->tasks_capacity = capacity;
-    }
-    if (self->bytes_size + size > self->bytes_capacity) {
-        size_t capacity = self->bytes_capacity ? self->bytes_capacity : 65536;
-        while (capacity < self->bytes_size + size)
-            capacity *= 2;
-        uint8_t *bytes = (uint8_t *) realloc (self->bytes, capacity);
-        if (!bytes)
-            return -1;
-        self->bytes = bytes;
-        self->bytes_capacity = capacity;
-    }
-    if (s_queue_reserve (self))
-        return -1;
-    if (size)
-        memcpy (self->bytes + self->bytes_size, data, size);
-    self->tasks [self->total] = (task_t) {
-        .offset = self->bytes_size, .size = (uint32_t) size, .state = TASK_PENDING
-    };
-    self->bytes_size += size;
-    s_queue_push_back (self, self->total++);
-    return 0;
-}
+//  --- Input --------------------------------------------------------------------
 
 //  count random UUIDv4 strings (lowercase, canonical form) into the task
 //  table, from OpenSSL's generator a block of strings at a time. zuuid_new
@@ -189,7 +120,7 @@ s_generate (self_t *self, uint64_t count)
                 *p++ = digits [uuid [b] >> 4];
                 *p++ = digits [uuid [b] & 15];
             }
-            if (s_task_add (self, text, sizeof text)) {
+            if (ledger_add (self->ledger, text, sizeof text)) {
                 zp_error ("out of memory generating %" PRIu64 " strings", count);
                 return EX_OSERR;
             }
@@ -241,7 +172,7 @@ s_read_input (self_t *self)
                 self->rejected++;
             }
             else
-            if (s_task_add (self, line, size)) {
+            if (ledger_add (self->ledger, line, size)) {
                 status = EX_OSERR;
                 break;
             }
@@ -266,30 +197,51 @@ s_send_batch (self_t *self)
     zp_batch_t batch = {
         .batch = self->batch,
         .flags = (uint8_t) (ZP_BATCH_TOTAL | (self->started ? ZP_BATCH_STARTED : 0)
-                          | (self->complete ? ZP_BATCH_CLOSED : 0)),
-        .total = self->total,
+                          | (self->complete ? ZP_BATCH_CLOSED : 0)
+                          | (self->config->resume && !self->adopted ? ZP_BATCH_RESUME : 0)),
+        .total = ledger_total (self->ledger),
         .iterations = self->config->iterations,
         .started_us = self->started ? (uint64_t) (zp_mono_us () - self->start_us) : 0,
-        .rejected = self->rejected
+        .rejected = self->rejected,
+        .digest = self->digest,
+        .redelivered = ledger_redelivered (self->ledger),
+        .worker_restarts = self->worker_restarts
     };
     zp_batch_encode (self->out, &batch);
     //  The socket has ZMQ_IMMEDIATE set: while the sink is not there this
     //  fails with EAGAIN, and the timer tries again.
     if (zmq_send (zsock_resolve (self->dealer), zchunk_data (self->out),
-                  zchunk_size (self->out), ZMQ_DONTWAIT) != -1)
+                  zchunk_size (self->out), ZMQ_DONTWAIT) != -1) {
         self->batch_sent_us = zp_mono_us ();
-}
-
-static void
-s_mark_done (self_t *self, uint64_t id)
-{
-    if (id < self->total && self->tasks [id].state != TASK_DONE) {
-        self->tasks [id].state = TASK_DONE;
-        self->acknowledged++;
+        self->told_redelivered = batch.redelivered;
+        self->told_restarts = batch.worker_restarts;
     }
 }
 
 static void s_dispatch (self_t *self);
+static void s_reconcile (self_t *self, worker_t *worker, uint64_t *ids, size_t count);
+
+//  The sink told a --resume ventilator which batch it continues.
+static void
+s_adopt (self_t *self, uint64_t batch, bool complete)
+{
+    zp_info ("resuming batch %016" PRIx64 " (digest %016" PRIx64 ")%s", batch, self->digest,
+             complete ? ": the sink has it complete already" : "");
+    self->batch = batch;
+    self->adopted = true;
+    //  What the workers still hold of it from our predecessor stays with them.
+    for (worker_t *worker = (worker_t *) zhashx_first (self->workers); worker;
+         worker = (worker_t *) zhashx_next (self->workers)) {
+        size_t count = 0;
+        for (size_t i = 0; i < worker->held_n; i++)
+            if (worker->held [i].batch == batch
+            &&  worker->held [i].task < ledger_total (self->ledger))
+                self->scratch [count++] = worker->held [i].task;
+        if (count && !worker->lost)
+            s_reconcile (self, worker, self->scratch, count);
+        worker->held_n = 0;
+    }
+}
 
 static int
 s_on_sink (zloop_t *loop, zsock_t *reader, void *arg)
@@ -300,25 +252,45 @@ s_on_sink (zloop_t *loop, zsock_t *reader, void *arg)
     zmq_msg_init (&msg);
     int size;
     while ((size = zp_recv (reader, NULL, &msg)) != -1) {
-        zp_msg_t ack;
+        zp_msg_t message;
         const char *reason = "more than one frame";
-        if (size < 0 || zp_msg_decode (zmq_msg_data (&msg), zmq_msg_size (&msg), &ack, &reason)
-        ||  ack.type != ZP_ACK) {
+        if (size < 0
+        ||  zp_msg_decode (zmq_msg_data (&msg), zmq_msg_size (&msg), &message, &reason)
+        ||  message.type != ZP_ACK) {
             self->refused++;
             zp_warn_limited (&self->refusals, "dropped a message from the sink: %s",
-                             size < 0 || ack.type == ZP_ACK ? reason : "not an ACK");
+                             size < 0 || message.type == ZP_ACK ? reason : "not an ACK");
             continue;
         }
-        if (ack.u.ack.batch != self->batch)
-            continue;           //  an older batch's late answer
-        for (uint32_t i = 0; i < ack.u.ack.count; i++)
-            s_mark_done (self, zp_msg_ack_id (&ack, i));
-        if (!self->sink_ready && (ack.u.ack.flags & ZP_ACK_SNAPSHOT)) {
-            self->sink_ready = true;
-            zp_debug ("the sink knows batch %016" PRIx64 " (it has %" PRIu64 " results)",
-                      self->batch, ack.u.ack.accepted);
+        zp_ack_t *ack = &message.u.ack;
+        if (ack->batch != self->batch) {
+            if ((ack->flags & ZP_ACK_ADOPT) && self->config->resume && !self->adopted)
+                s_adopt (self, ack->batch, ack->flags & ZP_ACK_COMPLETE);
+            else
+                continue;       //  an older batch's late answer
         }
-        if (ack.u.ack.flags & ZP_ACK_COMPLETE) {
+        int64_t now = zp_mono_us ();
+        if (!self->sink_heard_us || now - self->sink_heard_us > SINK_SILENT_US)
+            self->sink_up_since_us = now;
+        self->sink_heard_us = now;
+        if (ack->accepted < self->sink_accepted) {
+            //  Only a sink that lost its results counts backwards.
+            uint64_t again = ledger_forget_done (self->ledger);
+            zp_warn ("the sink has %" PRIu64 " results of batch %016" PRIx64 ", %" PRIu64
+                     " fewer than before (restarted without its --journal?); %" PRIu64
+                     " tasks go out again", ack->accepted, self->batch,
+                     self->sink_accepted - ack->accepted, again);
+        }
+        self->sink_accepted = ack->accepted;
+        for (uint32_t i = 0; i < ack->count; i++)
+            ledger_acknowledge (self->ledger, zp_msg_ack_id (&message, i), now);
+        if (!self->sink_ready && (ack->flags & ZP_ACK_SNAPSHOT)) {
+            self->sink_ready = true;
+            self->adopted = true;   //  whatever the sink said, we know our batch now
+            zp_debug ("the sink knows batch %016" PRIx64 " (it has %" PRIu64 " results)",
+                      self->batch, ack->accepted);
+        }
+        if (ack->flags & ZP_ACK_COMPLETE) {
             //  Confirm, so that a sink waiting to exit knows we have it.
             self->complete = true;
             s_send_batch (self);
@@ -337,77 +309,106 @@ s_on_sink (zloop_t *loop, zsock_t *reader, void *arg)
 static void
 s_worker_destroy (void **item)
 {
-    free (*item);
+    worker_t *worker = (worker_t *) *item;
+    if (worker) {
+        free (worker->held);
+        free (worker);
+    }
     *item = NULL;
 }
 
-//  Put back every task the process holds that the sink does not have yet.
+//  The process is taken as dead: what it held goes out again, results it
+//  reported that the sink does not have too. If it speaks again, it is
+//  taken back.
 static void
 s_worker_lost (self_t *self, worker_t *worker, const char *why)
 {
-    uint64_t taken = 0;
-    for (uint64_t id = 0; id < self->total; id++) {
-        task_t *task = &self->tasks [id];
-        if (task->state == TASK_LEASED && task->owner == worker->serial) {
-            task->state = TASK_PENDING;
-            s_queue_push_front (self, id);
-            taken++;
-        }
-    }
+    uint64_t taken = ledger_holder_lost (self->ledger, worker->serial, true);
+    worker->lost = true;
     zp_info ("worker %s/%u %s; %" PRIu64 " of its tasks go to others",
              worker->host, worker->pid, why, taken);
-    char key [2 * 256 + 1];
-    for (size_t i = 0; i < worker->id_size; i++)
-        snprintf (key + 2 * i, 3, "%02x", worker->id [i]);
-    key [2 * worker->id_size] = 0;
-    zhashx_delete (self->workers, key);
+}
+
+//  A supervisor restarted a process: the one it replaces is dead.
+static void
+s_replaced (self_t *self, const char *host, uint32_t pid, uint32_t replaces)
+{
+    char name [300];
+    snprintf (name, sizeof name, "%s/%u", host, pid);
+    if (zhashx_lookup (self->replacements, name))
+        return;                 //  counted already (it reconnected)
+    zhashx_insert (self->replacements, name, (void *) "");
+    self->worker_restarts++;
+    for (worker_t *worker = (worker_t *) zhashx_first (self->workers); worker;
+         worker = (worker_t *) zhashx_next (self->workers))
+        if (!worker->lost && worker->pid == replaces && streq (worker->host, host)) {
+            char why [64];
+            snprintf (why, sizeof why, "died (pid %u replaces it)", pid);
+            s_worker_lost (self, worker, why);
+            break;
+        }
 }
 
 static int64_t
 s_credit (const worker_t *worker)
 {
+    if (worker->lost || worker->draining)
+        return 0;
     int64_t held = (int64_t) (worker->received - worker->finished);
     int64_t in_flight = (int64_t) (worker->sent - (worker->received - worker->base));
+    if (in_flight < 0)
+        in_flight = 0;          //  it got tasks from our predecessor meanwhile
     return (int64_t) worker->capacity - held - in_flight;
 }
 
-//  Send up to count waiting tasks to a process. Returns how many went.
+//  Send up to count tasks to a process: waiting ones, or with copies,
+//  stragglers held elsewhere. Returns how many went.
 static uint64_t
-s_send_tasks (self_t *self, worker_t *worker, uint64_t count)
+s_send_tasks (self_t *self, worker_t *worker, uint64_t count, bool copies, int64_t min_age_us)
 {
     void *router = zsock_resolve (self->router);
+    uint64_t *packed = self->scratch;
+    int64_t now = zp_mono_us ();
     uint64_t sent = 0;
-    while (sent < count && self->queue_size) {
+    while (sent < count) {
         zp_tasks_begin (self->out, self->batch);
-        uint32_t packed = 0;
+        uint32_t n = 0;
         size_t bytes = 0;
-        while (sent + packed < count && self->queue_size && bytes < PACK_BYTES) {
-            uint64_t id = s_queue_pop (self);
-            task_t *task = &self->tasks [id];
-            if (task->state != TASK_PENDING)
-                continue;       //  the sink has it already
-            zp_tasks_add (self->out, id, self->config->iterations,
-                          self->bytes + task->offset, task->size);
-            task->state = TASK_LEASED;
-            task->owner = worker->serial;
-            self->packed [packed++] = id;
-            bytes += task->size;
+        while (sent + n < count && n < ZP_MAX_RECORDS && bytes < PACK_BYTES) {
+            uint64_t seq = worker->sent + n + 1;
+            uint64_t id = copies
+                ? ledger_lease_copy (self->ledger, worker->serial, seq, now, min_age_us)
+                : ledger_lease_next (self->ledger, worker->serial, seq, now);
+            if (id == LEDGER_NONE)
+                break;
+            size_t size;
+            const uint8_t *input = ledger_input (self->ledger, id, &size);
+            zp_tasks_add (self->out, id, self->config->iterations, input, size);
+            packed [n++] = id;
+            bytes += size;
         }
-        if (packed == 0)
+        if (n == 0)
             break;
         if (zmq_send (router, worker->id, worker->id_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1
         ||  zmq_send (router, zchunk_data (self->out), zchunk_size (self->out), ZMQ_DONTWAIT) == -1) {
             //  Gone (EHOSTUNREACH, the socket is ROUTER_MANDATORY) or full:
             //  these tasks were not sent.
-            while (packed)
-                self->tasks [self->packed [--packed]].state = TASK_PENDING,
-                s_queue_push_front (self, self->packed [packed]);
+            while (n)
+                ledger_unlease (self->ledger, packed [--n], worker->serial);
             break;
         }
-        sent += packed;
-        worker->sent += packed;
+        if (copies)
+            zp_debug ("sent %u straggler copies to %s/%u", n, worker->host, worker->pid);
+        sent += n;
+        worker->sent += n;
     }
     return sent;
+}
+
+static bool
+s_active (const worker_t *worker)
+{
+    return !worker->lost && !worker->draining;
 }
 
 static void
@@ -415,7 +416,10 @@ s_dispatch (self_t *self)
 {
     if (!self->sink_ready || self->complete)
         return;
-    size_t active = zhashx_size (self->workers);
+    size_t active = 0;
+    for (worker_t *worker = (worker_t *) zhashx_first (self->workers); worker;
+         worker = (worker_t *) zhashx_next (self->workers))
+        active += s_active (worker);
     if (!self->started) {
         if (active < self->config->min_workers)
             return;
@@ -423,33 +427,77 @@ s_dispatch (self_t *self)
         self->start_us = zp_mono_us ();
         s_send_batch (self);
         zp_info ("batch %016" PRIx64 ": %" PRIu64 " tasks of %" PRIu64 " iterations,"
-                 " %zu worker processes", self->batch, self->total,
+                 " %zu worker processes", self->batch, ledger_total (self->ledger),
                  self->config->iterations, active);
     }
     if (active == 0)
         return;
     bool progress = true;
-    while (self->queue_size && progress) {
+    while (ledger_pending (self->ledger) && progress) {
         progress = false;
         for (worker_t *worker = (worker_t *) zhashx_first (self->workers);
-             worker && self->queue_size;
+             worker && ledger_pending (self->ledger);
              worker = (worker_t *) zhashx_next (self->workers)) {
             int64_t credit = s_credit (worker);
             if (credit <= 0)
                 continue;
             //  A fair share of what waits, so that a process that asks
             //  first does not take what others could start on now.
-            uint64_t share = (self->queue_size + active - 1) / active;
-            if (s_send_tasks (self, worker, share < (uint64_t) credit ? share : (uint64_t) credit))
+            uint64_t share = (ledger_pending (self->ledger) + active - 1) / active;
+            if (s_send_tasks (self, worker, share < (uint64_t) credit ? share : (uint64_t) credit,
+                              false, 0))
                 progress = true;
         }
     }
+    //  Nothing waits, and someone has room: copies of the stragglers, so
+    //  that the batch does not wait for its slowest machine.
+    int64_t typical = ledger_typical_us (self->ledger);
+    if (ledger_pending (self->ledger) == 0 && ledger_active (self->ledger) && typical > 0) {
+        int64_t min_age = (int64_t) ((double) typical * STRAGGLER_FACTOR) + STRAGGLER_MIN_US;
+        for (worker_t *worker = (worker_t *) zhashx_first (self->workers); worker;
+             worker = (worker_t *) zhashx_next (self->workers)) {
+            int64_t credit = s_credit (worker);
+            if (credit > 0)
+                s_send_tasks (self, worker, (uint64_t) credit, true, min_age);
+        }
+    }
+    //  The sink hears of every task sent again before that task's result
+    //  can reach it (this socket is the shorter way), so the summary's
+    //  counts are whole.
+    if (ledger_redelivered (self->ledger) != self->told_redelivered
+    ||  self->worker_restarts != self->told_restarts)
+        s_send_batch (self);
+}
+
+//  A complete held list (ids of our batch) from a process.
+static void
+s_reconcile (self_t *self, worker_t *worker, uint64_t *ids, size_t count)
+{
+    uint64_t arrived = worker->received > worker->base ? worker->received - worker->base : 0;
+    uint64_t taken = ledger_reconcile (self->ledger, worker->serial, ids, count, arrived,
+                                       zp_mono_us ());
+    if (taken)
+        zp_info ("worker %s/%u holds %" PRIu64 " tasks from before; they stay with it",
+                 worker->host, worker->pid, taken);
+}
+
+//  The entries of msg's held list that belong to our batch, into scratch.
+static size_t
+s_held_ids (self_t *self, zp_msg_t *msg)
+{
+    size_t count = 0;
+    for (uint32_t i = 0; i < msg->u.ready.held_n; i++) {
+        zp_ref_t ref = zp_msg_held (msg, i);
+        if (ref.batch == self->batch && ref.task < ledger_total (self->ledger))
+            self->scratch [count++] = ref.task;
+    }
+    return count;
 }
 
 static void
-s_on_ready (self_t *self, zmq_msg_t *routing_id, const zp_ready_t *ready, zp_msg_t *msg)
+s_on_ready (self_t *self, zmq_msg_t *routing_id, zp_msg_t *msg)
 {
-    (void) msg;
+    const zp_ready_t *ready = &msg->u.ready;
     const char *key = zp_peer_name (routing_id);
     worker_t *worker = (worker_t *) zhashx_lookup (self->workers, key);
     if (!worker) {
@@ -460,6 +508,7 @@ s_on_ready (self_t *self, zmq_msg_t *routing_id, const zp_ready_t *ready, zp_msg
             return;
         worker->id_size = zmq_msg_size (routing_id);
         memcpy (worker->id, zmq_msg_data (routing_id), worker->id_size);
+        snprintf (worker->key, sizeof worker->key, "%s", key);
         worker->serial = ++self->next_serial;
         worker->base = ready->received;
         worker->received = ready->received;
@@ -467,6 +516,14 @@ s_on_ready (self_t *self, zmq_msg_t *routing_id, const zp_ready_t *ready, zp_msg
         zhashx_insert (self->workers, key, worker);
         zp_info ("worker %s/%u joined (%s, holds up to %u tasks)",
                  ready->host, ready->pid, ready->engine, ready->capacity);
+        if (ready->replaces)
+            s_replaced (self, ready->host, ready->pid, ready->replaces);
+    }
+    else
+    if (worker->lost) {
+        worker->lost = false;
+        zp_info ("worker %s/%u is back; what it finishes now comes twice", worker->host,
+                 worker->pid);
     }
     worker->pid = ready->pid;
     snprintf (worker->host, sizeof worker->host, "%s", ready->host);
@@ -477,8 +534,45 @@ s_on_ready (self_t *self, zmq_msg_t *routing_id, const zp_ready_t *ready, zp_msg
     if (ready->finished > worker->finished)
         worker->finished = ready->finished;
     worker->last_seen_us = zp_mono_us ();
-    if (ready->flags & ZP_READY_LEAVING)
-        s_worker_lost (self, worker, "is leaving");
+    if ((ready->flags & ZP_READY_DRAINING) && !worker->draining) {
+        worker->draining = true;
+        zp_info ("worker %s/%u is stopping; it finishes what it runs", worker->host,
+                 worker->pid);
+    }
+    uint64_t returned = 0;
+    if (ready->flags & (ZP_READY_RETURN | ZP_READY_LEAVING)) {
+        size_t count = s_held_ids (self, msg);
+        for (size_t i = 0; i < count; i++)
+            returned += ledger_returned (self->ledger, self->scratch [i], worker->serial);
+        if (count && !(ready->flags & ZP_READY_LEAVING))
+            zp_info ("worker %s/%u handed back %zu tasks; %" PRIu64 " go to others",
+                     worker->host, worker->pid, count, returned);
+    }
+    if (ready->flags & ZP_READY_LEAVING) {
+        //  Its results are on their way: only what it holds goes out again.
+        uint64_t taken = returned + ledger_holder_lost (self->ledger, worker->serial, false);
+        zp_info ("worker %s/%u left; %" PRIu64 " of its tasks go to others", worker->host,
+                 worker->pid, taken);
+        zhashx_delete (self->workers, worker->key);
+        return;
+    }
+    if (ready->flags & ZP_READY_HELD) {
+        size_t count = s_held_ids (self, msg);
+        if (self->config->resume && !self->adopted) {
+            //  Until the sink says which batch we continue, keep the list
+            //  as it is (other batch ids included).
+            zp_ref_t *held = (zp_ref_t *) realloc (worker->held,
+                                                   (ready->held_n + 1) * sizeof (zp_ref_t));
+            if (held) {
+                worker->held = held;
+                worker->held_n = 0;
+                for (uint32_t i = 0; i < ready->held_n; i++)
+                    worker->held [worker->held_n++] = zp_msg_held (msg, i);
+            }
+        }
+        else
+            s_reconcile (self, worker, self->scratch, count);
+    }
 }
 
 static int
@@ -497,7 +591,7 @@ s_on_workers (zloop_t *loop, zsock_t *reader, void *arg)
         if (size >= 0
         &&  zp_msg_decode (zmq_msg_data (&msg), zmq_msg_size (&msg), &ready, &reason) == 0) {
             if (ready.type == ZP_READY) {
-                s_on_ready (self, &routing_id, &ready.u.ready, &ready);
+                s_on_ready (self, &routing_id, &ready);
                 continue;
             }
             reason = "not a READY";
@@ -519,11 +613,8 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     (void) timer_id;
     self_t *self = (self_t *) arg;
     int64_t now = zp_mono_us ();
-    //  Until the sink answers: at every tick while it is not connected (the
-    //  send fails), every second while it is but has not answered.
-    //  And once every task is acknowledged, until COMPLETE comes.
-    if ((!self->sink_ready || self->acknowledged == self->total)
-    &&  now - self->batch_sent_us >= 1000000)
+    //  Our heartbeat to the sink; until it is connected, every tick.
+    if (now - self->batch_sent_us >= PULSE_US)
         s_send_batch (self);
     if (!self->said_waiting && now - self->created_us > 3000000
     &&  (!self->sink_ready || !self->started)) {
@@ -539,13 +630,27 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     worker_t *worker = (worker_t *) zhashx_first (self->workers);
     while (worker) {
         worker_t *next = (worker_t *) zhashx_next (self->workers);
-        if (now - worker->last_seen_us > timeout) {
+        int64_t silent = now - worker->last_seen_us;
+        if (!worker->lost && silent > timeout)
             s_worker_lost (self, worker, "went silent");
+        else
+        if (worker->lost && silent > FORGET_US) {
+            zhashx_delete (self->workers, worker->key);
             //  Deleting invalidated the cursor; start over.
             next = (worker_t *) zhashx_first (self->workers);
         }
         worker = next;
     }
+    //  Leases past --task-timeout, and finished tasks whose results the
+    //  sink never got; the latter only while the sink answers, and counted
+    //  from when it came back.
+    bool sink_alive = self->sink_heard_us && now - self->sink_heard_us < SINK_SILENT_US;
+    uint64_t again = ledger_expire (self->ledger, now,
+                                    (int64_t) self->config->task_timeout_s * 1000000,
+                                    sink_alive ? REPORT_TIMEOUT_US : 0, self->sink_up_since_us);
+    if (again)
+        zp_info ("%" PRIu64 " tasks go out again (held past --task-timeout, or their"
+                 " results never reached the sink)", again);
     s_dispatch (self);
     return 0;
 }
@@ -556,8 +661,14 @@ int
 ventilator_run (const ventilator_config_t *config)
 {
     self_t self_data = { .config = config }, *self = &self_data;
-    int status = s_read_input (self);
     zloop_t *loop = NULL;
+    int status = 0;
+    self->ledger = ledger_new ();
+    if (!self->ledger) {
+        zp_error ("out of memory");
+        return EX_OSERR;
+    }
+    status = s_read_input (self);
     if (status)
         goto done;
     if (RAND_bytes ((unsigned char *) &self->batch, sizeof self->batch) != 1) {
@@ -565,8 +676,16 @@ ventilator_run (const ventilator_config_t *config)
         status = EX_OSERR;
         goto done;
     }
+    self->digest = ledger_digest (self->ledger, config->iterations);
     self->out = zchunk_new (NULL, 65536);
     self->workers = zhashx_new ();
+    self->replacements = zhashx_new ();
+    self->scratch = (uint64_t *) malloc ((ZP_MAX_RECORDS + 1) * sizeof (uint64_t));
+    if (!self->out || !self->workers || !self->replacements || !self->scratch) {
+        zp_error ("out of memory");
+        status = EX_OSERR;
+        goto done;
+    }
     zhashx_set_destructor (self->workers, s_worker_destroy);
     self->created_us = zp_mono_us ();
 
@@ -585,7 +704,8 @@ ventilator_run (const ventilator_config_t *config)
     ||  zp_attach (self->dealer, config->sink, false, &status))
         goto done;
 
-    zp_debug ("%" PRIu64 " tasks read, %" PRIu64 " lines rejected", self->total, self->rejected);
+    zp_debug ("%" PRIu64 " tasks read, %" PRIu64 " lines rejected, digest %016" PRIx64,
+              ledger_total (self->ledger), self->rejected, self->digest);
     s_send_batch (self);
 
     loop = zloop_new ();
@@ -596,12 +716,14 @@ ventilator_run (const ventilator_config_t *config)
 
     if (self->complete) {
         status = self->rejected ? EX_DATAERR : 0;
-        zp_info ("batch %016" PRIx64 " done: the sink has all %" PRIu64 " results%s",
-                 self->batch, self->total, self->rejected ? " (some lines were rejected)" : "");
+        zp_info ("batch %016" PRIx64 " done: the sink has all %" PRIu64 " results; %" PRIu64
+                 " tasks were sent again, %" PRIu64 " worker restarts%s", self->batch,
+                 ledger_total (self->ledger), ledger_redelivered (self->ledger),
+                 self->worker_restarts, self->rejected ? " (some lines were rejected)" : "");
     }
     else {
         zp_warn ("interrupted: %" PRIu64 " of %" PRIu64 " results acknowledged by the sink",
-                 self->acknowledged, self->total);
+                 ledger_done (self->ledger), ledger_total (self->ledger));
         status = EX_TEMPFAIL;
     }
     if (self->refused || zp_curve_refused (config->curve))
@@ -613,10 +735,9 @@ done:
     zsock_destroy (&self->router);
     zsock_destroy (&self->dealer);
     zhashx_destroy (&self->workers);
+    zhashx_destroy (&self->replacements);
     zchunk_destroy (&self->out);
-    free (self->bytes);
-    free (self->tasks);
-    free (self->queue);
-    free (self->packed);
+    ledger_destroy (&self->ledger);
+    free (self->scratch);
     return status;
 }

@@ -9,6 +9,7 @@
 
 #include "zp_curve.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct {
@@ -21,11 +22,14 @@ typedef struct {
     uint64_t min_workers;       //  worker processes to wait for before dispatching
     uint64_t heartbeat_ms;      //  a worker silent this long is dead
     zp_curve_t *curve;          //  CURVE keys, or plain text (never NULL)
+    uint64_t task_timeout_s;    //  a lease older than this is sent again
+    bool resume;                //  continue the sink's open batch of this input
     int verbosity;
 } ventilator_config_t;
 
 //  Run one batch to completion. Returns a sysexits code: 0 when the sink
-//  has every task, EX_DATAERR when that is so but input lines were rejected.
+//  has every task, EX_DATAERR when that is so but input lines were rejected,
+//  EX_TEMPFAIL when stopped by a signal first.
 int
     ventilator_run (const ventilator_config_t *config);
 

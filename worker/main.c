@@ -18,7 +18,8 @@ s_usage (long cores)
 "Usage: worker [OPTION]...\n"
 "Run one zpipe worker process per core: each pulls tasks from the ventilator,\n"
 "runs the SHA-512 chain on them and pushes the results to the sink. Runs until\n"
-"stopped with SIGINT or SIGTERM, batch after batch.\n"
+"stopped with SIGINT or SIGTERM, batch after batch; a process that dies is\n"
+"restarted. A second signal stops at once (unfinished tasks are handed back).\n"
 "\n"
 "  -v, --ventilator ENDPOINT the ventilator's task endpoint\n"
 "                            (default tcp://localhost:5557)\n"
@@ -35,6 +36,9 @@ s_usage (long cores)
 "                            public certificate (FILE_secret beside it, mode 0600)\n"
 "      --curve-ventilator FILE  with --curve-cert: the ventilator's public certificate\n"
 "      --curve-sink FILE     with --curve-cert: the sink's public certificate\n"
+"      --task-timeout SECONDS  on SIGTERM, the processes finish what they run\n"
+"                            for at most half of this, hand back the rest, and\n"
+"                            the worker is gone within it (default 60)\n"
 "  -q, --quiet               log errors and warnings only\n"
 "      --verbose             log debug detail\n"
 "  -h, --help                show this help and exit\n"
@@ -58,11 +62,12 @@ main (int argc, char *argv [])
         .engine = ZP_ENGINE_AUTO,
         .heartbeat_ms = 1000,
         .max_iterations = 1000000000,
+        .task_timeout_s = 60,
         .verbosity = 1
     };
     zp_curve_options_t curve = { NULL, NULL, NULL, NULL };
     enum { OPT_VERBOSE = 256, OPT_HEARTBEAT, OPT_MAX_ITERATIONS, OPT_CURVE_CERT,
-           OPT_CURVE_VENTILATOR, OPT_CURVE_SINK };
+           OPT_CURVE_VENTILATOR, OPT_CURVE_SINK, OPT_TASK_TIMEOUT };
     static const struct option options [] = {
         { "ventilator", required_argument, NULL, 'v' },
         { "sink", required_argument, NULL, 's' },
@@ -73,6 +78,7 @@ main (int argc, char *argv [])
         { "curve-cert", required_argument, NULL, OPT_CURVE_CERT },
         { "curve-ventilator", required_argument, NULL, OPT_CURVE_VENTILATOR },
         { "curve-sink", required_argument, NULL, OPT_CURVE_SINK },
+        { "task-timeout", required_argument, NULL, OPT_TASK_TIMEOUT },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, OPT_VERBOSE },
         { "help", no_argument, NULL, 'h' },
@@ -105,6 +111,10 @@ main (int argc, char *argv [])
             case OPT_CURVE_CERT: curve.cert = optarg; break;
             case OPT_CURVE_VENTILATOR: curve.ventilator = optarg; break;
             case OPT_CURVE_SINK: curve.sink = optarg; break;
+            case OPT_TASK_TIMEOUT:
+                rc = zp_parse_u64 ("--task-timeout", optarg, 1, 86400 * 365,
+                                   &config.task_timeout_s);
+                break;
             case 'q': config.verbosity = 0; break;
             case OPT_VERBOSE: config.verbosity = 2; break;
             case 'h': s_usage (cores); return 0;

@@ -4,9 +4,17 @@
     slices (about SLICE_US each) and between slices takes whatever arrived
     on its sockets, so it keeps its heartbeat, answers a stop at once and
     refills lanes as soon as chains finish. It holds up to `capacity` tasks
-    (queued plus running), announced to the ventilator in READY: one per
-    lane at first, more when tasks turn out to be short, so that tiny tasks
-    do not wait on a round trip each.
+    (waiting, running, or finished with their RESULTS not yet out),
+    announced to the ventilator in READY: one per lane at first, more when
+    tasks turn out to be short, so that tiny tasks do not wait on a round
+    trip each.
+
+    Nothing it is given is dropped silently. RESULTS leave through an
+    outbox that never blocks: while the sink is away and the socket is full
+    they wait there, their tasks still count as held, so the process takes
+    no new credit and goes on heartbeating. A task it cannot take (more
+    than its credit, no memory) or will not run (it is stopping) goes back
+    to the ventilator by name (READY RETURN).
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -16,6 +24,8 @@
 #include "zp_proto.h"
 #include "zp_util.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <unistd.h>
 
 //  Most tasks a process holds at once; the slots are allocated up front.
@@ -26,6 +36,13 @@
 #define QUEUE_US  20000
 //  Longest a round may keep running short tasks before it reports them.
 #define ROUND_US  1000
+//  While RESULTS wait for the sink, look again this often.
+#define OUTBOX_RETRY_MS 100
+
+#define SLOT_FREE    0
+#define SLOT_WAITING 1          //  for a lane
+#define SLOT_RUNNING 2          //  in a lane
+#define SLOT_DONE    3          //  its result is in the outbox
 
 typedef struct {
     uint64_t batch;
@@ -34,8 +51,14 @@ typedef struct {
     uint8_t *input;             //  kept for the result; buffer reused
     size_t size, allocated;
     uint64_t busy_ns;           //  its share of the engine's time so far
-    bool used;
+    uint64_t frame;             //  SLOT_DONE: the outbox frame that carries it
+    uint8_t state;
 } slot_t;
+
+typedef struct {
+    zmq_msg_t msg;              //  one RESULTS frame
+    uint64_t serial;
+} outgoing_t;
 
 typedef struct {
     const worker_config_t *config;
@@ -49,88 +72,194 @@ typedef struct {
     size_t waiting_head, waiting_size;
     uint32_t *free_slots;       //  stack of unused slots
     size_t free_size;
+    uint32_t *sealing;          //  slots in the RESULTS being built
+    uint32_t sealing_size;
+    outgoing_t *outbox;         //  ring of frames for the sink
+    size_t outbox_head, outbox_size;
+    uint64_t frame_serial;
     uint64_t capacity;
     uint64_t received, finished;
     double task_us;             //  average time a task takes (moving average)
     uint64_t slice_steps;       //  steps per engine slice, adapted
     int64_t next_heartbeat_us;
     uint64_t results_batch;     //  batch of the RESULTS being built
-    uint32_t results_count;
     uint64_t refused;
     zp_ratelimit_t refusals;
-    zp_ref_t *held;             //  scratch for the heartbeat's held list
+    zp_ref_t *held;             //  scratch for READY's list
+    zp_ref_t *returning;        //  tasks to hand back
+    uint32_t returning_size;
     uint32_t running [64];      //  slots loaded in the engine's lanes
     size_t running_size;
+    bool draining;
+    int64_t deadline_us;        //  draining: hand back what is left by then
 } self_t;
+
+//  SIGTERM: the first asks for a drain, the second for a stop now.
+static volatile sig_atomic_t s_stop_signals = 0;
+
+static void
+s_on_signal (int signal_number)
+{
+    (void) signal_number;
+    if (s_stop_signals < 100)
+        s_stop_signals++;
+}
 
 static void
 s_send_ready (self_t *self, uint8_t flags)
 {
-    uint32_t held_n = 0;
-    if (flags & (ZP_READY_HELD | ZP_READY_LEAVING))
+    uint32_t held_n = 0, running = 0;
+    if (flags & ZP_READY_HELD) {
+        //  What it is on first, then what waits or is finished
+        for (size_t i = 0; i < self->running_size; i++) {
+            slot_t *slot = &self->slots [self->running [i]];
+            self->held [held_n++] = (zp_ref_t) { slot->batch, slot->task };
+        }
+        running = held_n;
         for (uint32_t i = 0; i < MAX_SLOTS; i++)
-            if (self->slots [i].used)
+            if (self->slots [i].state == SLOT_WAITING || self->slots [i].state == SLOT_DONE)
                 self->held [held_n++] = (zp_ref_t) { self->slots [i].batch, self->slots [i].task };
+    }
+    const zp_ref_t *list = self->held;
+    if (flags & (ZP_READY_RETURN | ZP_READY_LEAVING)) {
+        list = self->returning;
+        held_n = self->returning_size;
+    }
+    bool stopping = self->draining || (flags & ZP_READY_LEAVING);
     zp_ready_t ready = {
-        .flags = flags,
+        .flags = (uint8_t) (flags | (self->draining ? ZP_READY_DRAINING : 0)),
         .pid = (uint32_t) getpid (),
-        .capacity = (flags & ZP_READY_LEAVING) ? 0 : (uint32_t) self->capacity,
+        .capacity = stopping ? 0 : (uint32_t) self->capacity,
         .received = self->received,
-        .finished = self->finished + ((flags & ZP_READY_LEAVING) ? held_n : 0),
+        .finished = self->finished,
+        .replaces = self->config->replaces,
+        .running = running,
         .held_n = held_n
     };
     snprintf (ready.host, sizeof ready.host, "%s", zp_hostname ());
     snprintf (ready.engine, sizeof ready.engine, "%s", zp_engine_name (self->engine));
-    zp_ready_encode (self->ctl, &ready, self->held);
+    zp_ready_encode (self->ctl, &ready, list);
     zmq_send (zsock_resolve (self->tasks), zchunk_data (self->ctl), zchunk_size (self->ctl),
               ZMQ_DONTWAIT);
     if (flags & ZP_READY_HELD)
         self->next_heartbeat_us = zp_mono_us () + (int64_t) self->config->heartbeat_ms * 1000;
 }
 
+//  Hand back the tasks gathered in self->returning (they count as
+//  finished: the ventilator sends them elsewhere).
 static void
-s_flush_results (self_t *self)
+s_return_tasks (self_t *self)
 {
-    if (self->results_count == 0)
+    if (self->returning_size == 0)
         return;
-    //  Blocking: if the sink is away and its queue is full, this process
-    //  stops taking work until it is back (a signal still interrupts it).
-    zmq_send (zsock_resolve (self->results), zchunk_data (self->out), zchunk_size (self->out), 0);
-    self->results_count = 0;
+    self->finished += self->returning_size;
+    s_send_ready (self, ZP_READY_RETURN);
+    self->returning_size = 0;
 }
 
-//  A task longer than --max-iterations is answered at once with a failed
-//  result that says why: the sink records it and the batch completes,
-//  instead of this process being busy for a week. Returns 1 if refused.
-static int
-s_refuse_task (self_t *self, uint64_t batch, const zp_task_t *task)
+static void
+s_free_slot (self_t *self, uint32_t index)
 {
-    if (task->iterations <= self->config->max_iterations)
-        return 0;
-    char reason [128];
-    int size = snprintf (reason, sizeof reason, "refused: %" PRIu64 " iterations is above"
-                         " this worker's --max-iterations %" PRIu64, task->iterations,
-                         self->config->max_iterations);
-    if (self->results_count && self->results_batch != batch)
-        s_flush_results (self);
-    if (self->results_count == 0) {
-        zp_results_begin (self->out, (uint32_t) getpid (), zp_hostname (), batch);
-        self->results_batch = batch;
+    self->slots [index].state = SLOT_FREE;
+    self->free_slots [self->free_size++] = index;
+}
+
+//  --- Results: built, sealed into the outbox, sent without blocking -----------
+
+//  The RESULTS being built become one frame in the outbox.
+static void
+s_seal (self_t *self)
+{
+    if (self->sealing_size == 0)
+        return;
+    outgoing_t *entry = &self->outbox [(self->outbox_head + self->outbox_size) % MAX_SLOTS];
+    if (zmq_msg_init_size (&entry->msg, zchunk_size (self->out)) == -1) {
+        //  No memory for the frame: hand its tasks back instead.
+        zp_error ("out of memory for a RESULTS frame; handing %u tasks back",
+                  self->sealing_size);
+        for (uint32_t i = 0; i < self->sealing_size; i++) {
+            slot_t *slot = &self->slots [self->sealing [i]];
+            self->returning [self->returning_size++] = (zp_ref_t) { slot->batch, slot->task };
+            s_free_slot (self, self->sealing [i]);
+        }
+        self->sealing_size = 0;
+        s_return_tasks (self);
+        return;
+    }
+    memcpy (zmq_msg_data (&entry->msg), zchunk_data (self->out), zchunk_size (self->out));
+    entry->serial = ++self->frame_serial;
+    for (uint32_t i = 0; i < self->sealing_size; i++)
+        self->slots [self->sealing [i]].frame = entry->serial;
+    self->outbox_size++;
+    self->sealing_size = 0;
+}
+
+//  Sends what the socket takes now. Returns how many tasks went out.
+static uint32_t
+s_send_outbox (self_t *self)
+{
+    uint32_t sent = 0;
+    void *socket = zsock_resolve (self->results);
+    while (self->outbox_size) {
+        outgoing_t *entry = &self->outbox [self->outbox_head];
+        if (zmq_msg_send (&entry->msg, socket, ZMQ_DONTWAIT) == -1)
+            break;              //  full (the sink is away) or interrupted
+        zmq_msg_close (&entry->msg);
+        for (uint32_t i = 0; i < MAX_SLOTS; i++)
+            if (self->slots [i].state == SLOT_DONE && self->slots [i].frame == entry->serial) {
+                s_free_slot (self, i);
+                self->finished++;
+                sent++;
+            }
+        self->outbox_head = (self->outbox_head + 1) % MAX_SLOTS;
+        self->outbox_size--;
+    }
+    return sent;
+}
+
+//  Add the slot's result to the RESULTS being built (one batch per frame);
+//  the slot is done and waits in the outbox until its frame goes out.
+static void
+s_add_result (self_t *self, uint32_t index, uint8_t status, const void *output,
+              size_t output_size)
+{
+    slot_t *slot = &self->slots [index];
+    if (self->sealing_size && self->results_batch != slot->batch)
+        s_seal (self);
+    if (self->sealing_size == 0) {
+        zp_results_begin (self->out, (uint32_t) getpid (), zp_hostname (), slot->batch);
+        self->results_batch = slot->batch;
     }
     zp_result_t result = {
-        .task = task->task, .status = ZP_STATUS_FAILED, .iterations = task->iterations,
-        .input = task->input, .input_size = task->input_size,
-        .output = (const uint8_t *) reason, .output_size = (size_t) size
+        .task = slot->task, .status = status, .iterations = slot->iterations,
+        .elapsed_ns = slot->busy_ns,
+        .input = slot->input, .input_size = slot->size,
+        .output = (const uint8_t *) output, .output_size = output_size
     };
     zp_results_add (self->out, &result);
-    self->results_count++;
-    self->received++;
-    self->finished++;
-    zp_warn_limited (&self->refusals, "refused task %" PRIu64 " of batch %016" PRIx64 ": %"
-                     PRIu64 " iterations, above --max-iterations %" PRIu64, task->task, batch,
-                     task->iterations, self->config->max_iterations);
-    return 1;
+    self->sealing [self->sealing_size++] = index;
+    slot->state = SLOT_DONE;
 }
+
+//  A task of more iterations than --max-iterations is not run: it becomes a
+//  failed result that says why, so the sink records it and the batch
+//  completes, instead of this process being busy for a week.
+static void
+s_refuse_task (self_t *self, uint32_t index)
+{
+    slot_t *slot = &self->slots [index];
+    char reason [128];
+    int size = snprintf (reason, sizeof reason, "refused: %" PRIu64 " iterations is above"
+                         " this worker's --max-iterations %" PRIu64, slot->iterations,
+                         self->config->max_iterations);
+    slot->busy_ns = 0;
+    s_add_result (self, index, ZP_STATUS_FAILED, reason, (size_t) size);
+    zp_warn_limited (&self->refusals, "refused task %" PRIu64 " of batch %016" PRIx64 ": %"
+                     PRIu64 " iterations, above --max-iterations %" PRIu64, slot->task,
+                     slot->batch, slot->iterations, self->config->max_iterations);
+}
+
+//  --- Tasks in -----------------------------------------------------------------
 
 static void
 s_take_tasks (self_t *self, zp_msg_t *msg)
@@ -138,15 +267,19 @@ s_take_tasks (self_t *self, zp_msg_t *msg)
     zp_task_t task;
     uint32_t refused = 0;
     while (zp_msg_next_task (msg, &task)) {
-        if (s_refuse_task (self, msg->u.tasks.batch, &task)) {
-            refused++;
-            continue;
-        }
-        if (self->free_size == 0) {
-            //  More than the credit we gave: a ventilator that breaks the
-            //  protocol. Dropped; the ventilator sends it again elsewhere.
-            self->refused++;
-            zp_warn_limited (&self->refusals, "the ventilator sent more tasks than asked for");
+        self->received++;
+        zp_ref_t ref = { msg->u.tasks.batch, task.task };
+        if (self->returning_size == MAX_SLOTS)
+            s_return_tasks (self);  //  one READY holds that many
+        if (self->draining || self->free_size == 0) {
+            if (!self->draining) {
+                //  More than the credit we gave: a ventilator that broke
+                //  the protocol, or READYs that crossed. Back it goes.
+                self->refused++;
+                zp_warn_limited (&self->refusals, "the ventilator sent more tasks than asked"
+                                 " for; handing them back");
+            }
+            self->returning [self->returning_size++] = ref;
             continue;
         }
         uint32_t index = self->free_slots [--self->free_size];
@@ -155,7 +288,9 @@ s_take_tasks (self_t *self, zp_msg_t *msg)
             uint8_t *input = (uint8_t *) realloc (slot->input, task.input_size);
             if (!input) {
                 self->free_slots [self->free_size++] = index;
-                zp_error ("out of memory for a %zu-byte task", task.input_size);
+                zp_error ("out of memory for a %zu-byte task; handing it back",
+                          task.input_size);
+                self->returning [self->returning_size++] = ref;
                 continue;
             }
             slot->input = input;
@@ -164,17 +299,22 @@ s_take_tasks (self_t *self, zp_msg_t *msg)
         if (task.input_size)
             memcpy (slot->input, task.input, task.input_size);
         slot->size = task.input_size;
-        slot->batch = msg->u.tasks.batch;
-        slot->task = task.task;
+        slot->batch = ref.batch;
+        slot->task = ref.task;
         slot->iterations = task.iterations;
-        slot->used = true;
+        if (slot->iterations > self->config->max_iterations) {
+            s_refuse_task (self, index);
+            refused++;
+            continue;
+        }
+        slot->state = SLOT_WAITING;
         self->waiting [(self->waiting_head + self->waiting_size++) % MAX_SLOTS] = index;
-        self->received++;
     }
     if (refused) {
         //  The failed results go now, and the credit they free with them.
-        s_flush_results (self);
-        s_send_ready (self, 0);
+        s_seal (self);
+        if (s_send_outbox (self))
+            s_send_ready (self, 0);
     }
 }
 
@@ -198,7 +338,10 @@ s_receive (self_t *self)
         zp_warn_limited (&self->refusals, "dropped a message from the ventilator: %s", reason);
     }
     zmq_msg_close (&msg);
+    s_return_tasks (self);
 }
+
+//  --- The engine ------------------------------------------------------------
 
 static void
 s_fill_lanes (self_t *self)
@@ -214,11 +357,13 @@ s_fill_lanes (self_t *self)
         assert (rc == 0);
         (void) rc;
         slot->busy_ns = (uint64_t) (zp_mono_us () - begin) * 1000;
+        slot->state = SLOT_RUNNING;
         self->running [self->running_size++] = index;
     }
 }
 
-//  Take every finished chain into a RESULTS message; returns how many.
+//  Take every finished chain into RESULTS, sealed into the outbox per
+//  batch; returns how many.
 static uint32_t
 s_collect (self_t *self)
 {
@@ -232,27 +377,13 @@ s_collect (self_t *self)
                 self->running [i] = self->running [--self->running_size];
                 break;
             }
-        if (self->results_count && self->results_batch != slot->batch)
-            s_flush_results (self);
-        if (self->results_count == 0) {
-            zp_results_begin (self->out, (uint32_t) getpid (), zp_hostname (), slot->batch);
-            self->results_batch = slot->batch;
-        }
-        zp_result_t result = {
-            .task = slot->task, .status = ZP_STATUS_OK, .iterations = slot->iterations,
-            .elapsed_ns = slot->busy_ns,
-            .input = slot->input, .input_size = slot->size,
-            .output = (const uint8_t *) hex, .output_size = ZP_HASH_HEX_SIZE
-        };
-        zp_results_add (self->out, &result);
-        self->results_count++;
+        s_add_result (self, (uint32_t) index, ZP_STATUS_OK, hex, ZP_HASH_HEX_SIZE);
         double took_us = (double) slot->busy_ns / 1000;
         self->task_us = self->task_us == 0 ? took_us : 0.9 * self->task_us + 0.1 * took_us;
-        slot->used = false;
-        self->free_slots [self->free_size++] = (uint32_t) index;
-        self->finished++;
+        slot->state = SLOT_DONE;
         collected++;
     }
+    s_seal (self);
     return collected;
 }
 
@@ -287,24 +418,69 @@ s_run_slice (self_t *self)
         self->slice_steps /= 2;
 }
 
+//  --- Stopping -----------------------------------------------------------------
+
+//  The first SIGTERM: hand back what has not started, finish the rest by
+//  the deadline.
+static void
+s_start_draining (self_t *self)
+{
+    self->draining = true;
+    int64_t allowed = (int64_t) self->config->task_timeout_s * 500000;
+    self->deadline_us = zp_mono_us () + allowed;
+    while (self->waiting_size) {
+        uint32_t index = self->waiting [self->waiting_head];
+        self->waiting_head = (self->waiting_head + 1) % MAX_SLOTS;
+        self->waiting_size--;
+        slot_t *slot = &self->slots [index];
+        self->returning [self->returning_size++] = (zp_ref_t) { slot->batch, slot->task };
+        s_free_slot (self, index);
+    }
+    if (self->running_size || self->returning_size)
+        zp_info ("stopping: %zu tasks running, %u not started handed back, %.1f s to finish",
+                 self->running_size, self->returning_size, (double) allowed / 1e6);
+    s_return_tasks (self);
+    s_send_ready (self, ZP_READY_HELD);
+}
+
+static bool
+s_holds_anything (self_t *self)
+{
+    return self->free_size < MAX_SLOTS;
+}
+
 int
 worker_process_run (const worker_config_t *config)
 {
     self_t self_data = { .config = config, .slice_steps = 1024 }, *self = &self_data;
     int status = 0;
-    //  This process's own ZeroMQ context, made after the fork. zsys_init
-    //  points czmq's log back at stdout, so the log is set up after it.
+    //  czmq starts over in a forked process and then logs to stdout, which
+    //  is for data: initialise it here and set our log up after it.
     zsys_init ();
     zp_log_init ("worker", config->verbosity);
+    //  Our own SIGTERM handling (czmq's would only set a flag once); the
+    //  terminal's SIGINT and SIGHUP reach us through the supervisor.
+    zsys_handler_set (NULL);
+    struct sigaction action;
+    memset (&action, 0, sizeof action);
+    action.sa_handler = s_on_signal;
+    sigemptyset (&action.sa_mask);
+    sigaction (SIGTERM, &action, NULL);
+    signal (SIGINT, SIG_IGN);
+    signal (SIGHUP, SIG_IGN);
+
     self->engine = zp_engine_new (config->engine);
     self->slots = (slot_t *) calloc (MAX_SLOTS, sizeof (slot_t));
     self->waiting = (uint32_t *) calloc (MAX_SLOTS, sizeof (uint32_t));
     self->free_slots = (uint32_t *) calloc (MAX_SLOTS, sizeof (uint32_t));
+    self->sealing = (uint32_t *) calloc (MAX_SLOTS, sizeof (uint32_t));
+    self->outbox = (outgoing_t *) calloc (MAX_SLOTS, sizeof (outgoing_t));
     self->held = (zp_ref_t *) calloc (MAX_SLOTS, sizeof (zp_ref_t));
+    self->returning = (zp_ref_t *) calloc (MAX_SLOTS, sizeof (zp_ref_t));
     self->out = zchunk_new (NULL, 65536);
     self->ctl = zchunk_new (NULL, 4096);
-    if (!self->engine || !self->slots || !self->waiting || !self->free_slots || !self->held
-    ||  !self->out || !self->ctl) {
+    if (!self->engine || !self->slots || !self->waiting || !self->free_slots || !self->sealing
+    ||  !self->outbox || !self->held || !self->returning || !self->out || !self->ctl) {
         zp_error ("can't set up the worker process (out of memory, or no engine)");
         status = EX_OSERR;
         goto done;
@@ -325,26 +501,43 @@ worker_process_run (const worker_config_t *config)
     ||  zp_curve_client (config->curve, self->results, ZP_CURVE_TO_SINK, config->sink, &status)
     ||  zp_attach (self->results, config->sink, false, &status))
         goto done;
-    zp_debug ("engine %s, %zu lanes", zp_engine_name (self->engine),
-              zp_engine_lanes (self->engine));
+    zp_debug ("engine %s, %zu lanes%s", zp_engine_name (self->engine),
+              zp_engine_lanes (self->engine), config->replaces ? " (a restart)" : "");
     s_send_ready (self, ZP_READY_HELD);
 
-    while (!zsys_interrupted) {
+    while (true) {
+        if (s_stop_signals && !self->draining)
+            s_start_draining (self);
+        bool orphan = config->supervisor && getppid () != config->supervisor;
+        if (s_stop_signals > 1 || orphan)
+            break;              //  asked twice, or the supervisor is gone: now
+        if (self->draining
+        &&  (!s_holds_anything (self) || zp_mono_us () >= self->deadline_us))
+            break;
         bool busy = zp_engine_busy (self->engine) > 0;
         int64_t wait_us = self->next_heartbeat_us - zp_mono_us ();
-        zmq_pollitem_t item = { zsock_resolve (self->tasks), 0, ZMQ_POLLIN, 0 };
         int timeout = busy ? 0 : (wait_us > 0 ? (int) (wait_us / 1000) + 1 : 0);
-        if (zmq_poll (&item, 1, timeout) == -1)
-            break;              //  interrupted
-        if (item.revents & ZMQ_POLLIN)
+        if (self->outbox_size && timeout > OUTBOX_RETRY_MS)
+            timeout = OUTBOX_RETRY_MS;
+        zmq_pollitem_t items [] = {
+            { zsock_resolve (self->tasks), 0, ZMQ_POLLIN, 0 },
+            { zsock_resolve (self->results), 0, ZMQ_POLLOUT, 0 }
+        };
+        if (zmq_poll (items, self->outbox_size ? 2 : 1, timeout) == -1) {
+            if (zmq_errno () == EINTR)
+                continue;       //  a signal: looked at above
+            zp_error ("zmq_poll: %s", zmq_strerror (zmq_errno ()));
+            break;
+        }
+        if (items [0].revents & ZMQ_POLLIN)
             s_receive (self);
         s_fill_lanes (self);
         if (zp_engine_busy (self->engine))
             s_run_slice (self);
         uint32_t collected = s_collect (self);
         //  Short tasks: while more wait, run them in the same round (up to
-        //  ROUND_US), so that one RESULTS and one READY carry many results
-        //  instead of one lane-full each.
+        //  ROUND_US), so that one READY carries many results instead of
+        //  one lane-full each.
         if (collected && self->waiting_size) {
             int64_t round_end = zp_mono_us () + ROUND_US;
             while (self->waiting_size && zp_mono_us () < round_end) {
@@ -353,23 +546,39 @@ worker_process_run (const worker_config_t *config)
                 collected += s_collect (self);
             }
         }
-        if (collected) {
-            s_flush_results (self);
+        if (collected)
             s_adapt_capacity (self);
+        if (self->outbox_size && s_send_outbox (self)) {
             s_fill_lanes (self);
             s_send_ready (self, 0);
         }
         if (zp_mono_us () >= self->next_heartbeat_us)
             s_send_ready (self, ZP_READY_HELD);
     }
-    //  Stopping: what is finished goes out, what is not goes back, so the
-    //  ventilator can hand it to another process at once.
+    //  Stopping: what is finished goes out if the sink takes it, what is
+    //  not goes back, so the ventilator can hand it to another process.
     s_collect (self);
-    s_flush_results (self);
+    if (s_send_outbox (self))
+        s_send_ready (self, 0);
+    self->returning_size = 0;
+    for (uint32_t i = 0; i < MAX_SLOTS; i++)
+        if (self->slots [i].state != SLOT_FREE) {
+            self->returning [self->returning_size++] =
+                (zp_ref_t) { self->slots [i].batch, self->slots [i].task };
+            s_free_slot (self, i);
+        }
+    if (self->returning_size)
+        zp_info ("stopping: handing %u unfinished tasks back", self->returning_size);
+    self->finished += self->returning_size;
     s_send_ready (self, ZP_READY_LEAVING);
 done:
     zsock_destroy (&self->tasks);
     zsock_destroy (&self->results);
+    while (self->outbox && self->outbox_size) {
+        zmq_msg_close (&self->outbox [self->outbox_head].msg);
+        self->outbox_head = (self->outbox_head + 1) % MAX_SLOTS;
+        self->outbox_size--;
+    }
     zchunk_destroy (&self->out);
     zchunk_destroy (&self->ctl);
     zp_engine_destroy (&self->engine);
@@ -379,6 +588,9 @@ done:
     free (self->slots);
     free (self->waiting);
     free (self->free_slots);
+    free (self->sealing);
+    free (self->outbox);
     free (self->held);
+    free (self->returning);
     return status;
 }

@@ -1,5 +1,7 @@
 /*  worker - the supervisor: forks the worker processes, restarts those that
-    die, and stops them all on SIGINT or SIGTERM.
+    die (telling each new one whom it replaces, so the ventilator sends the
+    dead one's tasks again at once), and stops them all on SIGINT, SIGTERM
+    or SIGHUP: they drain, and a second signal makes them stop at once.
 
     The supervisor never touches ZeroMQ: a ZeroMQ context does not survive
     fork (its I/O threads stay behind in the parent), so each process makes
@@ -19,33 +21,38 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-//  Restart backoff: 100 ms, doubled on each quick death, at most 5 s; a
-//  process that lived 10 s resets it.
+//  Restart backoff: 100 ms, doubled on each quick death (within 250 ms of
+//  its start: a process that cannot start), at most 5 s; a process that
+//  lived longer was killed in its work and comes back after 100 ms.
 #define BACKOFF_MIN_US    100000
 #define BACKOFF_MAX_US    5000000
-#define HEALTHY_US        10000000
-//  How long stopping processes get to hand back their tasks before SIGKILL.
-#define STOP_GRACE_US     5000000
+#define HEALTHY_US        250000
 
 typedef struct {
     pid_t pid;                  //  0 when not running
+    pid_t died;                 //  the last one that died here, or 0
     int64_t started_us;
     int64_t restart_at_us;      //  when to start it again
     int64_t backoff_us;
 } child_t;
 
 static pid_t
-s_spawn (const worker_config_t *config, const sigset_t *original_mask, pid_t parent)
+s_spawn (const worker_config_t *config, const sigset_t *original_mask, pid_t parent,
+         pid_t replaces)
 {
     pid_t pid = fork ();
     if (pid == 0) {
         //  Die with the supervisor, whatever kills it: no orphans. If it
-        //  died before prctl took effect, getppid shows it.
+        //  died before prctl took effect, getppid shows it; the process
+        //  also looks at getppid in its loop and then stops at once.
         prctl (PR_SET_PDEATHSIG, SIGTERM);
         if (getppid () != parent)
             _exit (0);
         sigprocmask (SIG_SETMASK, original_mask, NULL);
-        int status = worker_process_run (config);
+        worker_config_t mine = *config;
+        mine.replaces = (uint32_t) replaces;
+        mine.supervisor = parent;
+        int status = worker_process_run (&mine);
         //  The process's copy: its watchers must stop before exit tears
         //  the ZeroMQ context down.
         zp_curve_t *curve = config->curve;
@@ -94,6 +101,9 @@ worker_run (const worker_config_t *config)
     int status = 0;
     bool stopping = false;
     int64_t stop_deadline = 0;
+    //  The processes drain for half of --task-timeout; what is still there
+    //  at 9/10 is killed, so the worker is gone within --task-timeout.
+    int64_t stop_grace_us = (int64_t) config->task_timeout_s * 900000;
     for (size_t i = 0; i < count; i++)
         children [i].backoff_us = BACKOFF_MIN_US;
     zp_info ("starting %zu worker processes for %s -> %s", count, config->ventilator,
@@ -105,7 +115,7 @@ worker_run (const worker_config_t *config)
         for (size_t i = 0; i < count; i++) {
             child_t *child = &children [i];
             if (!child->pid && !stopping && now >= child->restart_at_us) {
-                child->pid = s_spawn (config, &original_mask, self);
+                child->pid = s_spawn (config, &original_mask, self, child->died);
                 child->started_us = now;
                 if (child->pid < 0) {
                     child->pid = 0;
@@ -126,11 +136,17 @@ worker_run (const worker_config_t *config)
         struct timespec wait = { 0, 100 * 1000 * 1000 };
         siginfo_t info;
         int signal_number = sigtimedwait (&signals, &info, &wait);
-        if ((signal_number == SIGINT || signal_number == SIGTERM || signal_number == SIGHUP)
-        &&  !stopping) {
-            zp_info ("stopping the worker processes (%s)", strsignal (signal_number));
-            stopping = true;
-            stop_deadline = zp_mono_us () + STOP_GRACE_US;
+        if (signal_number == SIGINT || signal_number == SIGTERM || signal_number == SIGHUP) {
+            if (!stopping) {
+                zp_info ("stopping the worker processes (%s): they finish what they run"
+                         " and hand back the rest", strsignal (signal_number));
+                stopping = true;
+                stop_deadline = zp_mono_us () + stop_grace_us;
+            }
+            else
+                zp_info ("stopping the worker processes now (%s again)",
+                         strsignal (signal_number));
+            //  Once to drain, twice to hand everything back now.
             for (size_t i = 0; i < count; i++)
                 if (children [i].pid)
                     kill (children [i].pid, SIGTERM);
@@ -144,6 +160,7 @@ worker_run (const worker_config_t *config)
                 if (child->pid != pid)
                     continue;
                 child->pid = 0;
+                child->died = pid;
                 if (stopping)
                     break;
                 int code = WIFEXITED (wstatus) ? WEXITSTATUS (wstatus) : 0;
@@ -152,7 +169,7 @@ worker_run (const worker_config_t *config)
                     //  every other. It said why; stop with its status.
                     status = code;
                     stopping = true;
-                    stop_deadline = zp_mono_us () + STOP_GRACE_US;
+                    stop_deadline = zp_mono_us () + stop_grace_us;
                     for (size_t j = 0; j < count; j++)
                         if (children [j].pid)
                             kill (children [j].pid, SIGTERM);

@@ -36,7 +36,7 @@ for line in raw.split(b"\n"):
 doc = {"data": data, "starttime": 1700000000.25, "endtime": 1700000001.75,
        "totaltime_in_s": 1.5, "batch": "0123456789abcdef", "complete": True,
        "tasks": len(data), "iterations": 5, "hashes_per_second": 1000.0, "rejected": 0,
-       "duplicates": 0,
+       "duplicates": 0, "redelivered": 0, "worker_restarts": 0, "lost": 0,
        "workers": [{"host": "h", "pid": 10, "tasks": len(data) - 50, "busy_s": 1.0},
                    {"host": "h", "pid": 11, "tasks": 50, "busy_s": 1.0}]}
 json.dump(doc, open(sys.argv[2], "w"), ensure_ascii=False)
@@ -131,6 +131,33 @@ WANT='not valid Unicode' mutant "a lone surrogate escape in a key" '
 k, v = next(iter(doc["data"][0].items())); doc["data"][0] = {"\ud800": v}
 text = json.dumps(doc)'
 WANT='is empty' mutant "an empty file" 'text = ""'
+WANT='lost is 1' mutant "a task lost" 'doc["lost"] = 1'
+WANT='redelivered is .<missing>.' mutant "redelivered missing" 'del doc["redelivered"]'
+WANT='worker_restarts is -1' mutant "a negative worker_restarts" 'doc["worker_restarts"] = -1'
+EXTRA=(--cache "$T_DIR/cache.txt")
+check_summary "a correct summary passes with an empty cache" --input "$IN" --iterations 5 \
+    --summary "$GOOD" --cache "$T_DIR/cache.txt"
+check_summary "... and again from the cache" --input "$IN" --iterations 5 \
+    --summary "$GOOD" --cache "$T_DIR/cache.txt"
+# A cache that lies must not make a wrong summary pass: the hashes come from
+# the cache, so a wrong one in it would; the checker only ever writes hashlib's
+# results, and this shows the cache is really used (and why it must be).
+python3 - "$T_DIR/cache.txt" <<'PYEOF'
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+key, n, digest = lines[0].split()
+lines[0] = f"{key} {n} {'0' * 128}"
+open(sys.argv[1] + ".bad", "w").write("\n".join(lines) + "\n")
+PYEOF
+if out=$(python3 "$CHECK_PY" --input "$IN" --iterations 5 --summary "$GOOD" \
+             --cache "$T_DIR/cache.txt.bad" 2>&1); then
+    not_ok "the cache is used: a poisoned entry makes the good summary fail"
+    diag "it passed: $out"
+else
+    ok "the cache is used: a poisoned entry makes the good summary fail"
+fi
+WANT='data\[7\] .*wrong hash' mutant "one wrong hash digit, hashes from the cache" '
+k, v = next(iter(doc["data"][7].items())); doc["data"][7][k] = v[:-1] + ("0" if v[-1] != "0" else "1")'
 EXTRA=(--workers 3)
 WANT='2 worker entries, expected 3' mutant "--workers 3 with 2 workers" 'pass'
 EXTRA=(--worker-tasks 7..9)
@@ -152,7 +179,7 @@ data = [{k: chain(k.encode(), 3)} for k in keys]
 json.dump({"data": data, "starttime": 1700000000.0, "endtime": 1700000001.0, "totaltime_in_s": 1.0,
            "batch": "fedcba9876543210", "complete": True, "tasks": 4, "iterations": 3,
            "hashes_per_second": 12.0, "rejected": 0, "duplicates": 0,
-           "workers": [{"host": "h", "pid": 1, "tasks": 4, "busy_s": 0.5}]},
+           "redelivered": 3, "worker_restarts": 1, "lost": 0, "workers": [{"host": "h", "pid": 1, "tasks": 4, "busy_s": 0.5}]},
           open(sys.argv[1], "w"))
 EOF
 check_summary "--uuids: a correct summary passes" --uuids 4 --iterations 3 --summary "$T_DIR/uuids.json"

@@ -437,3 +437,61 @@ finish_pipeline() {
     stdout_empty "$label: ventilator and worker print nothing on stdout" \
         "$T_DIR/stdout-of-others.txt"
 }
+
+# ---------------------------------------------------------------- reliability
+
+# The reference hashes of every run are kept here by input digest (check.py
+# --cache), so that the reliability suites, which run the same lines at the
+# same iterations again and again, compute each chain with hashlib once.
+REF_CACHE=$E2E_ROOT/tests/out/refcache.txt
+
+# reliability_input FILE COUNT: COUNT distinct lines, the same in every suite.
+reliability_input() {
+    python3 -c 'import sys
+with open(sys.argv[1], "w") as f:
+    for i in range(int(sys.argv[2])):
+        f.write(f"zpipe-reliability-{i:04d}\n")' "$1" "$2"
+}
+
+# now_s: seconds since the epoch, with fractions.
+now_s() {
+    date +%s.%N
+}
+
+# seconds_between T0 T1: T1 - T0, 3 decimals.
+seconds_between() {
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'
+}
+
+# at_most X LIMIT: true when X <= LIMIT (fractions allowed).
+at_most() {
+    awk -v x="$1" -v l="$2" 'BEGIN { exit !(x <= l) }'
+}
+
+# wait_for_line FILE REGEX SECONDS: true once a line of FILE matches REGEX
+# (extended), polling every 0.05 s for at most SECONDS.
+wait_for_line() {
+    local file=$1 regex=$2 ticks
+    ticks=$(awk -v s="$3" 'BEGIN { printf "%d", s * 20 }')
+    until grep -Eq -- "$regex" "$file" 2>/dev/null; do
+        ((ticks-- > 0)) || return 1
+        sleep 0.05
+    done
+}
+
+# children_of PID: the PIDs of PID's living child processes (zombies left
+# out), one per line: found by parent PID, never by name.
+children_of() {
+    ps -o pid=,stat= --ppid "$1" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }'
+}
+
+# json_field FILE FIELD: the value of a top-level member of a summary.
+json_field() {
+    jq -r ".$2 // empty" "$1" 2>/dev/null
+}
+
+# show_counts LABEL FILE: the reliability fields of a summary, as a
+# diagnostic line (they are checked by check.py; this shows them).
+show_counts() {
+    diag "$1: $(jq -c '{tasks, results, totaltime_in_s, duplicates, redelivered, worker_restarts, lost}' "$2" 2>/dev/null)"
+}

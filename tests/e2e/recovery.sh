@@ -1,54 +1,429 @@
 #!/usr/bin/env bash
-# tests/e2e/recovery.sh - a worker dies in the middle of a batch (SIGKILL: no
-# goodbye, no results): the tasks it held go to the other worker and the batch
-# still completes with every hash right (zguide's pipeline loses them).
+# tests/e2e/recovery.sh - worker processes and whole workers die, stop, leave
+# and join in the middle of a batch: every input still comes out once, with
+# the right hash (a zguide pipeline loses what a dead worker held, and cannot
+# tell). Every run is checked against hashlib (tests/ref/check.py).
+#
+#  1. a worker child is kill -9ed every 0.5 s while 1,000 tasks run;
+#  2. a whole worker (parent and children) is kill -9ed mid-batch;
+#  3. a worker is SIGSTOPped and never continued: the batch ends within the
+#     detection time (3 s) plus the remaining work plus 3 s;
+#  4. a straggler: beside a worker slowed to a tenth of its speed, the batch
+#     takes at most 1.5 times what the fast worker alone needs;
+#  5. a worker is SIGSTOPped and continued after its tasks were done
+#     elsewhere: its late results are counted as duplicates and dropped;
+#  6. SIGTERM to a worker: it hands back what it cannot finish and exits
+#     within its --task-timeout, even when starved of CPU;
+#  7. a worker joins in the middle of a batch and gets its share.
 
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_bins
 
-N=1000000
-case_dir worker-killed
+N=50000
+INPUT=$T_OUT/input.txt
+reliability_input "$INPUT" 1000
+head -n 600 "$INPUT" >"$T_OUT/input-600.txt"
+head -n 700 "$INPUT" >"$T_OUT/input-700.txt"
+head -n 400 "$INPUT" >"$T_OUT/input-400.txt"
+
+# summary_ok LABEL FILE INPUT: check.py on a run's summary.
+summary_ok() {
+    check_summary "$1: every input once, every hash right (hashlib)" \
+        --summary "$2" --input "$3" --iterations "$N" --cache "$REF_CACHE"
+    show_counts "$1" "$2"
+}
+
+# stop_worker LABEL PID: SIGTERM, exit 0, nothing of it left.
+stop_worker() {
+    if stop "$2" 10 && [[ $STATUS == 0 ]]; then
+        ok "$1: the worker exits 0 on SIGTERM"
+    else
+        not_ok "$1: the worker exits 0 on SIGTERM"
+        diag "status ${STATUS:-unknown}"
+    fi
+    if wait_group_gone "$2" 3; then
+        ok "$1: none of its processes is left"
+    else
+        not_ok "$1: none of its processes is left"
+        kill -KILL -- "-$2" 2>/dev/null
+    fi
+}
+
+# --------------------------------------------------------------- 1. child kills
+case_dir child-kills
+free_ports 2
+T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+start_bg sink "$BIN/sink" -b "$R"
+SINK=$LAST_PID
+start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 2
+WORKER=$LAST_PID
+start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$INPUT" -N "$N" --min-workers 2
+VENT=$LAST_PID
+kills=0
+# Until the batch is done (at most 180 s): every 0.5 s, one of the worker's
+# processes (found by parent PID), picked at random, gets SIGKILL.
+for ((tick = 0; tick < 360; tick++)); do
+    sleep 0.5
+    zp_alive "$VENT" || break
+    mapfile -t children < <(children_of "$WORKER")
+    ((${#children[@]})) || continue
+    victim=${children[RANDOM % ${#children[@]}]}
+    kill -KILL "$victim" 2>/dev/null && kills=$((kills + 1))
+done
+diag "$kills worker processes killed"
+if ((kills >= 4)); then
+    ok "child kills: worker processes were killed while the batch ran ($kills)"
+else
+    not_ok "child kills: worker processes were killed while the batch ran"
+    diag "only $kills kills: the batch was over too soon to test anything"
+fi
+expect_exit "child kills: the ventilator exits 0 (the sink has everything)" "$VENT" 30 0
+expect_exit "child kills: the sink exits 0" "$SINK" 15 0
+summary_ok "child kills" "$T_DIR/sink.out" "$INPUT"
+restarts=$(json_field "$T_DIR/sink.out" worker_restarts)
+if [[ -n $restarts ]] && ((restarts >= 1 && restarts <= kills)); then
+    ok "child kills: worker_restarts counts the restarts ($restarts of $kills kills)"
+else
+    not_ok "child kills: worker_restarts counts the restarts"
+    diag "worker_restarts is '${restarts}', $kills kills"
+fi
+n=$(grep -c 'restarting it' "$T_DIR/worker.err")
+check_eq "child kills: the supervisor restarted every killed process" "$n" "$kills"
+stop_worker "child kills" "$WORKER"
+
+# --------------------------------------------------------------- 2. a whole worker
+case_dir whole-worker-killed
 free_ports 2
 T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
 start_bg sink "$BIN/sink" -b "$R"
 SINK=$LAST_PID
 start_bg survivor "$BIN/worker" -v "$T" -s "$R" -p 1
 SURVIVOR=$LAST_PID
-start_bg victim "$BIN/worker" -v "$T" -s "$R" -p 1
+start_bg victim "$BIN/worker" -v "$T" -s "$R" -p 2
 VICTIM=$LAST_PID
-# Both must have joined before dispatch, so the victim holds tasks when it dies.
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -n 16 -N "$N" --min-workers 2
+# All three processes join before dispatch, so the victim holds tasks.
+start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-400.txt" -N "$N" \
+    --min-workers 3
 VENT=$LAST_PID
-
-# A task of this size takes a couple of seconds per lane: 1.2 s in, the
-# victim is in the middle of its first tasks. (If the machine is so fast that
-# it is done, the test is weaker, not wrong.)
-sleep 1.2
-if zp_alive "$VENT"; then
-    ok "the batch is still running when the victim is killed"
+if wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 400 tasks' 20; then
+    sleep 1
+    if zp_alive "$VENT"; then
+        ok "whole worker: the batch is running when the victim is killed"
+    else
+        not_ok "whole worker: the batch is running when the victim is killed"
+    fi
+    { kill -KILL -- "-$VICTIM"; wait_pid "$VICTIM" 5; } 2>/dev/null
 else
-    not_ok "the batch is still running when the victim is killed"
-    diag "the ventilator already exited; make the tasks longer (N=$N)"
+    not_ok "whole worker: the batch started"
 fi
-# (bash's "Killed" notice for this deliberate kill goes to /dev/null.)
-{
-    kill -KILL -- "-$VICTIM"
-    wait_pid "$VICTIM" 5
-} 2>/dev/null
+expect_exit "whole worker: the ventilator exits 0" "$VENT" "$WAIT" 0
+expect_exit "whole worker: the sink exits 0" "$SINK" 15 0
+summary_ok "whole worker" "$T_DIR/sink.out" "$T_OUT/input-400.txt"
+check "whole worker: the ventilator saw the victim's processes go silent" \
+    grep -q 'went silent' "$T_DIR/ventilator.err"
+stop_worker "whole worker" "$SURVIVOR"
 
-if expect_exit "ventilator exits 0: the batch completes without the victim" "$VENT" "$WAIT" 0; then
-    cp "$T_DIR/sink.out" "$T_DIR/summary-when-ventilator-exited.json"
-fi
-expect_exit "sink exits 0" "$SINK" 15 0
-check_summary "summary checks out: every task done once, by someone" \
-    --summary "$T_DIR/sink.out" --uuids 16 --iterations "$N"
-if stop "$SURVIVOR" 10 && [[ $STATUS == 0 ]]; then
-    ok "the surviving worker exits 0 on SIGTERM"
+# --------------------------------------------------------------- 3, 4. SIGSTOP, straggler
+# A alone first (pinned to core 0), for the time the whole batch takes it.
+# Core 1 is kept busy meanwhile, as it is in the straggler case, so that the
+# sink and the ventilator get the same share of the machine in both.
+case_dir a-alone
+free_ports 2
+T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+start_bg busy taskset -c 1 bash -c 'while :; do :; done'
+BUSY=$LAST_PID
+start_bg sink "$BIN/sink" -b "$R"
+SINK=$LAST_PID
+start_bg a taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
+A=$LAST_PID
+start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-600.txt" -N "$N"
+VENT=$LAST_PID
+expect_exit "A alone: the ventilator exits 0" "$VENT" "$WAIT" 0
+expect_exit "A alone: the sink exits 0" "$SINK" 15 0
+stop "$BUSY" 1
+summary_ok "A alone" "$T_DIR/sink.out" "$T_OUT/input-600.txt"
+alone=$(json_field "$T_DIR/sink.out" totaltime_in_s)
+stop "$A" 10
+
+case_dir stopped-for-good
+free_ports 2
+T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+start_bg sink "$BIN/sink" -b "$R"
+SINK=$LAST_PID
+start_bg a taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
+A=$LAST_PID
+start_bg b taskset -c 1 "$BIN/worker" -v "$T" -s "$R" -p 1
+B=$LAST_PID
+start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-600.txt" -N "$N" \
+    --min-workers 2
+VENT=$LAST_PID
+wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 600 tasks' 20
+sleep 1
+mapfile -t b_procs < <(children_of "$B")
+kill -STOP "$B" "${b_procs[@]}"
+stopped=$(now_s)
+if wait_for_line "$T_DIR/ventilator.err" "worker [^ ]*/${b_procs[0]:-none} went silent" 10; then
+    detected=$(seconds_between "$stopped" "$(now_s)")
+    diag "B's tasks went out again ${detected} s after SIGSTOP (heartbeat timeout 3 s)"
+    if at_most "$detected" 3.6; then
+        ok "SIGSTOP: B's tasks go out again within the 3 s heartbeat timeout (${detected} s)"
+    else
+        not_ok "SIGSTOP: B's tasks go out again within the 3 s heartbeat timeout"
+        diag "${detected} s (3 s plus at most 0.6 s for the timer and this poll)"
+    fi
 else
-    not_ok "the surviving worker exits 0 on SIGTERM"
-    diag "status ${STATUS:-unknown}"
-    diag_file "$T_DIR/survivor.err"
+    not_ok "SIGSTOP: the ventilator noticed B went silent"
 fi
+expect_exit "SIGSTOP: the ventilator exits 0 with B still stopped" "$VENT" "$WAIT" 0
+expect_exit "SIGSTOP: the sink exits 0" "$SINK" 15 0
+summary_ok "SIGSTOP" "$T_DIR/sink.out" "$T_OUT/input-600.txt"
+took=$(json_field "$T_DIR/sink.out" totaltime_in_s)
+bound=$(awk -v a="$alone" 'BEGIN { printf "%.3f", a + 3 + 3 }')
+if [[ -n $took && -n $alone ]] && at_most "$took" "$bound"; then
+    ok "SIGSTOP: the batch ends within detection (3 s) + A's work alone + 3 s ($took s <= $bound s)"
+else
+    not_ok "SIGSTOP: the batch ends within detection + the remaining work + 3 s"
+    diag "took ${took:-?} s; A alone took ${alone:-?} s; bound ${bound} s"
+fi
+kill -CONT "$B" "${b_procs[@]}" 2>/dev/null
+stop "$A" 10
+stop "$B" 10
+
+# --------------------------------------------------------------- straggler
+# The same batch on A (core 0) and a worker slowed to about a tenth of its
+# speed (core 1, nice 10 beside a busy loop of the same session, so the same
+# scheduler group): when nothing waits, A is sent copies of what the slow one
+# holds, and the batch takes little longer than A alone, not as long as the
+# slow worker's last tasks.
+case_dir straggler
+free_ports 2
+T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+start_bg sink "$BIN/sink" -b "$R"
+SINK=$LAST_PID
+start_bg a taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
+A=$LAST_PID
+start_bg slow bash -c 'taskset -c 1 bash -c "while :; do :; done" & echo $! >"$1"; shift
+                       exec taskset -c 1 nice -n 10 "$@"' slow "$T_DIR/busy.pid" \
+    "$BIN/worker" -v "$T" -s "$R" -p 1
+SLOW=$LAST_PID
+start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-600.txt" -N "$N" \
+    --min-workers 2
+VENT=$LAST_PID
+expect_exit "straggler: the ventilator exits 0" "$VENT" "$WAIT" 0
+expect_exit "straggler: the sink exits 0" "$SINK" 15 0
+kill -KILL "$(cat "$T_DIR/busy.pid" 2>/dev/null)" 2>/dev/null
+summary_ok "straggler" "$T_DIR/sink.out" "$T_OUT/input-600.txt"
+slow_pid=$(children_of "$SLOW" | head -n1)
+a_pid=$(children_of "$A" | head -n1)
+# How slow it was: its busy seconds per task against A's.
+slowdown=$(jq -r --argjson s "${slow_pid:-0}" --argjson a "${a_pid:-0}" '
+    def per(p): [.workers[] | select(.pid == p)] | if length == 0 then null
+                else (map(.busy_s) | add) / (map(.tasks) | add) end;
+    if per($s) == null or per($a) == null then "?" else per($s) / per($a) end' \
+    "$T_DIR/sink.out" 2>/dev/null)
+diag "the slow worker took ${slowdown} times as long per task as A"
+took=$(json_field "$T_DIR/sink.out" totaltime_in_s)
+limit=$(awk -v a="$alone" 'BEGIN { printf "%.3f", a * 1.5 }')
+if [[ -n $took && -n $alone ]] && at_most "$took" "$limit"; then
+    ok "straggler: the batch takes at most 1.5 times A alone ($took s <= $limit s; ratio $(awk -v t="$took" -v a="$alone" 'BEGIN { printf "%.2f", t / a }'))"
+else
+    not_ok "straggler: the batch takes at most 1.5 times A alone"
+    diag "took ${took:-?} s; A alone ${alone:-?} s; limit $limit s"
+fi
+stop "$A" 10
+stop "$SLOW" 10
+
+case_dir stopped-and-continued
+free_ports 2
+T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+start_bg sink "$BIN/sink" -b "$R"
+SINK=$LAST_PID
+start_bg a taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
+A=$LAST_PID
+start_bg b taskset -c 1 "$BIN/worker" -v "$T" -s "$R" -p 1
+B=$LAST_PID
+start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-700.txt" -N "$N" \
+    --min-workers 2
+VENT=$LAST_PID
+wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 700 tasks' 20
+sleep 1
+mapfile -t b_procs < <(children_of "$B")
+kill -STOP "$B" "${b_procs[@]}"
+if wait_for_line "$T_DIR/ventilator.err" "worker [^ ]*/${b_procs[0]:-none} went silent" 10; then
+    # B's tasks are A's now; give A a moment to finish them, then let B go on
+    # with its copies: whatever it delivers now comes twice.
+    sleep 1
+    kill -CONT "$B" "${b_procs[@]}"
+    if zp_alive "$VENT"; then
+        ok "continued: B goes on while the batch still runs"
+    else
+        not_ok "continued: B goes on while the batch still runs"
+        diag "the batch was over already; make it longer"
+    fi
+else
+    kill -CONT "$B" "${b_procs[@]}"
+    not_ok "continued: the ventilator noticed B went silent"
+fi
+expect_exit "continued: the ventilator exits 0" "$VENT" "$WAIT" 0
+expect_exit "continued: the sink exits 0" "$SINK" 15 0
+summary_ok "continued" "$T_DIR/sink.out" "$T_OUT/input-700.txt"
+dups=$(json_field "$T_DIR/sink.out" duplicates)
+if [[ -n $dups ]] && ((dups >= 1)); then
+    ok "continued: B's late results are counted as duplicates and dropped ($dups)"
+else
+    not_ok "continued: B's late results are counted as duplicates and dropped"
+    diag "duplicates is '${dups}'"
+fi
+# B's connections timed out while it was stopped (ZeroMQ heartbeats); it
+# came back on new ones.
+joins=$(grep -c "worker [^ ]*/${b_procs[0]:-none} joined" "$T_DIR/ventilator.err")
+if ((joins >= 2)); then
+    ok "continued: B came back to the ventilator after SIGCONT"
+else
+    not_ok "continued: B came back to the ventilator after SIGCONT"
+    diag "it joined $joins times"
+fi
+stop_worker "continued A" "$A"
+stop_worker "continued B" "$B"
+
+# --------------------------------------------------------------- 6. SIGTERM
+# First the hand-back itself, with chains far too long to finish: a worker
+# holding 4 of them gets SIGTERM, hands them back within its --task-timeout
+# and the ventilator has them to send again. (Not run to the end: no hashes.)
+case_dir hand-back
+free_ports 2
+T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+start_bg sink "$BIN/sink" -b "$R"
+SINK=$LAST_PID
+start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 2
+WORKER=$LAST_PID
+start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -n 4 -N 1000000000
+VENT=$LAST_PID
+wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 4 tasks' 20
+sleep 0.5
+kill -TERM "$WORKER"
+termed=$(now_s)
+if wait_pid "$WORKER" 5; then
+    took=$(seconds_between "$termed" "$(now_s)")
+    if [[ $STATUS == 0 ]] && at_most "$took" 2.3; then
+        ok "hand-back: the worker exits 0 within --task-timeout 2 ($took s)"
+    else
+        not_ok "hand-back: the worker exits 0 within --task-timeout 2"
+        diag "status $STATUS after $took s"
+    fi
+else
+    not_ok "hand-back: the worker exits within --task-timeout 2"
+fi
+check "hand-back: it handed its 4 unfinished tasks back" \
+    grep -q 'stopping: handing 4 unfinished tasks back' "$T_DIR/worker.err"
+check "hand-back: the ventilator has all 4 to send again" \
+    grep -Eq 'left; 4 of its tasks go to others' "$T_DIR/ventilator.err"
+stop "$VENT" 5
+check_eq "hand-back: the ventilator, stopped unfinished, exits 75" "$STATUS" 75
+stop "$SINK" 5
+check_eq "hand-back: the sink, stopped unfinished, exits 75" "$STATUS" 75
+
+# Then under the worst conditions: the slow worker runs at a fraction of its
+# speed (nice 19 beside a busy loop in the same session, so the same
+# scheduler group, on core 1). It gets SIGTERM with its first chains far from
+# done; whether it manages to hand them back or is killed at 9/10 of its
+# --task-timeout (it gets a few milliseconds of CPU a second), it is gone
+# within the timeout and nothing is lost. (A worker that can finish what it
+# runs does so: see the late joiner.)
+case_dir graceful-stop
+free_ports 2
+T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+start_bg sink "$BIN/sink" -b "$R"
+SINK=$LAST_PID
+start_bg fast taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
+FAST=$LAST_PID
+start_bg slow bash -c 'taskset -c 1 bash -c "while :; do :; done" & echo $! >"$1"; shift
+                       exec taskset -c 1 nice -n 19 "$@"' slow "$T_DIR/busy.pid" \
+    "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 2
+SLOW=$LAST_PID
+start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-400.txt" -N "$N" \
+    --min-workers 2
+VENT=$LAST_PID
+wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 400 tasks' 20
+sleep 0.3
+kill -TERM "$SLOW"
+termed=$(now_s)
+if wait_pid "$SLOW" 5; then
+    took=$(seconds_between "$termed" "$(now_s)")
+    if [[ $STATUS == 0 ]] && at_most "$took" 2.3; then
+        ok "SIGTERM: the slow worker exits 0 within --task-timeout 2 ($took s)"
+    else
+        not_ok "SIGTERM: the slow worker exits 0 within --task-timeout 2"
+        diag "status $STATUS after $took s (2 s, plus 0.3 s for this poll)"
+        diag_file "$T_DIR/slow.err"
+    fi
+else
+    not_ok "SIGTERM: the slow worker exits within --task-timeout 2"
+    stop "$SLOW" 1
+fi
+kill -KILL "$(cat "$T_DIR/busy.pid" 2>/dev/null)" 2>/dev/null
+expect_exit "SIGTERM: the ventilator exits 0" "$VENT" "$WAIT" 0
+expect_exit "SIGTERM: the sink exits 0" "$SINK" 15 0
+summary_ok "SIGTERM" "$T_DIR/sink.out" "$T_OUT/input-400.txt"
+diag "how its tasks came back:" \
+    "$(cat "$T_DIR/slow.err" "$T_DIR/ventilator.err" \
+       | grep -E 'handing|handed back|left;|went silent' | cut -c1-150)"
+stdout_empty "SIGTERM: the worker's processes log to stderr, not stdout" "$T_DIR/slow.out"
+check "SIGTERM: the ventilator heard the slow worker drain" \
+    grep -q 'is stopping' "$T_DIR/ventilator.err"
+stop_worker "SIGTERM" "$FAST"
+
+# --------------------------------------------------------------- 6. late joiner
+# Ventilator first, the sink last, a second worker half-way through.
+case_dir late-joiner
+free_ports 2
+T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-400.txt" -N "$N"
+VENT=$LAST_PID
+sleep 0.3
+start_bg first taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
+FIRST=$LAST_PID
+sleep 0.3
+start_bg sink "$BIN/sink" -b "$R"
+SINK=$LAST_PID
+wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 400 tasks' 20
+sleep 1.5
+start_bg second taskset -c 1 "$BIN/worker" -v "$T" -s "$R" -p 1
+SECOND=$LAST_PID
+# Once the second one works, the first is stopped: it finishes what it runs
+# (short tasks, --task-timeout 60) and leaves the rest to the second.
+sleep 0.3
+second_pid=$(children_of "$SECOND" | head -n1)
+if wait_for_line "$T_DIR/ventilator.err" "worker [^ ]*/${second_pid:-none} joined" 10 \
+&& sleep 0.5 && zp_alive "$VENT"; then
+    kill -TERM "$FIRST"
+    if wait_pid "$FIRST" 10 && [[ $STATUS == 0 ]]; then
+        ok "late joiner: the first worker, stopped mid-batch, exits 0"
+    else
+        not_ok "late joiner: the first worker, stopped mid-batch, exits 0"
+        diag "status ${STATUS:-still running}"
+    fi
+    if grep -q 'handing' "$T_DIR/first.err"; then
+        not_ok "late joiner: the first worker finished what it ran instead of handing it back"
+        diag_file "$T_DIR/first.err" 5
+    else
+        ok "late joiner: the first worker finished what it ran instead of handing it back"
+    fi
+else
+    not_ok "late joiner: the second worker joined while the batch ran"
+fi
+expect_exit "late joiner: the ventilator exits 0" "$VENT" "$WAIT" 0
+expect_exit "late joiner: the sink exits 0" "$SINK" 15 0
+summary_ok "late joiner" "$T_DIR/sink.out" "$T_OUT/input-400.txt"
+got=$(jq -r --argjson pid "${second_pid:-0}" '[.workers[] | select(.pid == $pid) | .tasks] | add // 0' \
+      "$T_DIR/sink.out" 2>/dev/null)
+if [[ -n $got ]] && ((got > 0)); then
+    ok "late joiner: the worker that joined mid-batch did some of it ($got tasks)"
+else
+    not_ok "late joiner: the worker that joined mid-batch did some of it"
+    diag "pid ${second_pid:-?} did ${got:-?} tasks"
+fi
+stop_worker "late joiner second" "$SECOND"
 
 finish

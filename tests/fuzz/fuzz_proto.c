@@ -123,7 +123,8 @@ s_compare (zp_msg_t *a, zp_msg_t *b)
                 && strcmp (x->host, y->host) == 0
                 && strcmp (x->engine, y->engine) == 0
                 && x->capacity == y->capacity && x->received == y->received
-                && x->finished == y->finished && x->held_n == y->held_n,
+                && x->finished == y->finished && x->replaces == y->replaces
+                && x->running == y->running && x->held_n == y->held_n,
                    "READY: fields differ");
         for (uint32_t index = 0; index < x->held_n; index++) {
             zp_ref_t p = zp_msg_held (a, index), q = zp_msg_held (b, index);
@@ -165,7 +166,9 @@ s_compare (zp_msg_t *a, zp_msg_t *b)
         zp_batch_t *x = &a->u.batch, *y = &b->u.batch;
         s_require (x->batch == y->batch && x->flags == y->flags
                 && x->total == y->total && x->iterations == y->iterations
-                && x->started_us == y->started_us && x->rejected == y->rejected,
+                && x->started_us == y->started_us && x->rejected == y->rejected
+                && x->digest == y->digest && x->redelivered == y->redelivered
+                && x->worker_restarts == y->worker_restarts,
                    "BATCH: fields differ");
     }
     else

@@ -59,6 +59,8 @@ main (int argc, char *argv [])
     ready.capacity = 8;
     ready.received = 10;
     ready.finished = 8;
+    ready.replaces = 4141;
+    ready.running = 1;
     ready.held_n = 2;
     zp_ref_t held [2] = { { 77, 8 }, { 77, 9 } };
     zp_ready_encode (buf, &ready, held);
@@ -66,11 +68,26 @@ main (int argc, char *argv [])
 
     ready.flags = ZP_READY_LEAVING;
     ready.capacity = 0;
+    ready.running = 0;
     zp_ready_encode (buf, &ready, held);
     s_write_chunk ("ok-ready-leaving.bin", buf);
 
-    ready.flags = 0;
+    ready.flags = ZP_READY_DRAINING | ZP_READY_RETURN;
+    zp_ready_encode (buf, &ready, held);
+    s_write_chunk ("ok-ready-draining-return.bin", buf);
+
+    ready.flags = ZP_READY_HELD | ZP_READY_RETURN;
     ready.capacity = 4;
+    zp_ready_encode (buf, &ready, held);
+    s_write_chunk ("bad-ready-held-and-return.bin", buf);
+
+    ready.flags = ZP_READY_HELD;
+    ready.running = 3;
+    zp_ready_encode (buf, &ready, held);
+    s_write_chunk ("bad-ready-running-above-held.bin", buf);
+
+    ready.flags = 0;
+    ready.running = 0;
     zp_ready_encode (buf, &ready, held);
     s_write_chunk ("bad-ready-held-without-flag.bin", buf);
 
@@ -112,7 +129,8 @@ main (int argc, char *argv [])
     zp_batch_t batch = {
         .batch = UINT64_C (0x1122334455667788),
         .flags = ZP_BATCH_STARTED | ZP_BATCH_TOTAL,
-        .total = 3, .iterations = 1000, .started_us = 250000, .rejected = 1
+        .total = 3, .iterations = 1000, .started_us = 250000, .rejected = 1,
+        .digest = UINT64_C (0x8877665544332211), .redelivered = 2, .worker_restarts = 1
     };
     zp_batch_encode (buf, &batch);
     s_write_chunk ("ok-batch.bin", buf);
@@ -135,6 +153,10 @@ main (int argc, char *argv [])
 
     zp_ack_begin (buf, 77, ZP_ACK_COMPLETE, 3);
     s_write_chunk ("ok-ack-empty.bin", buf);
+
+    zp_ack_begin (buf, 78, ZP_ACK_SNAPSHOT | ZP_ACK_ADOPT, 1);
+    zp_ack_add (buf, 2);
+    s_write_chunk ("ok-ack-adopt.bin", buf);
 
     s_write ("bad-empty.bin", "", 0);
     s_write ("bad-header-only.bin", "ZP\x01", 3);

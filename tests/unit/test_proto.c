@@ -29,7 +29,7 @@
 #define TASK_INPUT_LEN_AT  16       //  within a task record
 #define RESULTS_HOST_AT    8
 #define BATCH_FLAGS_AT     12
-#define BATCH_SIZE         45
+#define BATCH_SIZE         69
 #define ACK_FLAGS_AT       12
 #define ACK_COUNT_AT       21
 #define ACK_IDS_AT         25
@@ -138,6 +138,8 @@ s_ready_sample (zp_ready_t *ready)
     ready->capacity = 8;
     ready->received = 100;
     ready->finished = 95;
+    ready->replaces = 4141;
+    ready->running = 2;
     ready->held_n = 3;
 }
 
@@ -156,6 +158,10 @@ s_ready_capacity_at (void)
     return READY_HOST_AT + 1 + strlen ("worker-1.example.org")
          + 1 + strlen ("sha512-avx2");
 }
+
+//  Offsets after capacity: received, finished, replaces, running, held_n
+#define READY_RUNNING_AFTER_CAPACITY (4 + 8 + 8 + 4)
+#define READY_HELD_N_AFTER_CAPACITY  (4 + 8 + 8 + 4 + 4)
 
 static void
 s_encode_tasks_sample (void)
@@ -197,7 +203,8 @@ s_encode_batch_sample (void)
     zp_batch_t batch = {
         .batch = UINT64_C (0xfeedfacecafebeef),
         .flags = ZP_BATCH_STARTED | ZP_BATCH_TOTAL | ZP_BATCH_RESUME | ZP_BATCH_CLOSED,
-        .total = 1000, .iterations = 10, .started_us = 1500000, .rejected = 2
+        .total = 1000, .iterations = 10, .started_us = 1500000, .rejected = 2,
+        .digest = UINT64_C (0x0102030405060708), .redelivered = 17, .worker_restarts = 3
     };
     zp_batch_encode (buf, &batch);
 }
@@ -228,6 +235,8 @@ Test (proto, ready_round_trip)
     cr_assert_eq (ready->capacity, 8);
     cr_assert_eq (ready->received, 100);
     cr_assert_eq (ready->finished, 95);
+    cr_assert_eq (ready->replaces, 4141);
+    cr_assert_eq (ready->running, 2);
     cr_assert_eq (ready->held_n, 3);
     for (uint32_t index = 0; index < 3; index++) {
         zp_ref_t ref = zp_msg_held (&msg, index);
@@ -249,6 +258,8 @@ Test (proto, ready_edge_values)
     ready.capacity = UINT32_MAX;
     ready.received = UINT64_MAX;
     ready.finished = 0;
+    ready.replaces = UINT32_MAX;
+    ready.running = 2;
     ready.held_n = 2;
     zp_ref_t held [2] = { { 0, 0 }, { UINT64_MAX, UINT64_MAX } };
     zp_ready_encode (buf, &ready, held);
@@ -262,6 +273,8 @@ Test (proto, ready_edge_values)
     cr_assert_eq (msg.u.ready.capacity, UINT32_MAX);
     cr_assert_eq (msg.u.ready.received, UINT64_MAX);
     cr_assert_eq (msg.u.ready.finished, 0);
+    cr_assert_eq (msg.u.ready.replaces, UINT32_MAX);
+    cr_assert_eq (msg.u.ready.running, 2);
     cr_assert_eq (zp_msg_held (&msg, 0).batch, 0);
     cr_assert_eq (zp_msg_held (&msg, 0).task, 0);
     cr_assert_eq (zp_msg_held (&msg, 1).batch, UINT64_MAX);
@@ -275,6 +288,7 @@ Test (proto, ready_truncates_long_names)
     zp_ready_t ready;
     s_ready_sample (&ready);
     ready.held_n = 0;
+    ready.running = 0;
     memset (ready.host, 'x', sizeof ready.host);
     memset (ready.engine, 'e', sizeof ready.engine);
     zp_ready_encode (buf, &ready, NULL);
@@ -291,6 +305,7 @@ Test (proto, ready_leaving_hands_back_with_capacity_zero)
     s_ready_sample (&ready);
     ready.flags = ZP_READY_LEAVING;
     ready.capacity = 0;
+    ready.running = 0;
     zp_ready_encode (buf, &ready, s_held);
     zp_msg_t msg = s_decode_ok (buf);
     cr_assert_eq (msg.u.ready.flags, ZP_READY_LEAVING);
@@ -305,6 +320,7 @@ Test (proto, ready_empty_lists)
     zp_ready_t ready;
     s_ready_sample (&ready);
     ready.held_n = 0;
+    ready.running = 0;
     zp_ready_encode (buf, &ready, NULL);
     cr_assert_eq (s_decode_ok (buf).u.ready.held_n, 0);
 
@@ -529,6 +545,9 @@ Test (proto, batch_round_trip)
     cr_assert_eq (msg.u.batch.iterations, 10);
     cr_assert_eq (msg.u.batch.started_us, 1500000);
     cr_assert_eq (msg.u.batch.rejected, 2);
+    cr_assert_eq (msg.u.batch.digest, UINT64_C (0x0102030405060708));
+    cr_assert_eq (msg.u.batch.redelivered, 17);
+    cr_assert_eq (msg.u.batch.worker_restarts, 3);
     cr_assert_eq (zp_msg_records (buf), 0);
 }
 
@@ -536,7 +555,8 @@ Test (proto, batch_edge_values)
 {
     zp_batch_t batch = {
         .batch = UINT64_MAX, .flags = 0, .total = UINT64_MAX,
-        .iterations = ZP_MAX_ITERATIONS, .started_us = UINT64_MAX, .rejected = UINT64_MAX
+        .iterations = ZP_MAX_ITERATIONS, .started_us = UINT64_MAX, .rejected = UINT64_MAX,
+        .digest = UINT64_MAX, .redelivered = UINT64_MAX, .worker_restarts = UINT64_MAX
     };
     zp_batch_encode (buf, &batch);
     zp_msg_t msg = s_decode_ok (buf);
@@ -546,6 +566,9 @@ Test (proto, batch_edge_values)
     cr_assert_eq (msg.u.batch.iterations, ZP_MAX_ITERATIONS);
     cr_assert_eq (msg.u.batch.started_us, UINT64_MAX);
     cr_assert_eq (msg.u.batch.rejected, UINT64_MAX);
+    cr_assert_eq (msg.u.batch.digest, UINT64_MAX);
+    cr_assert_eq (msg.u.batch.redelivered, UINT64_MAX);
+    cr_assert_eq (msg.u.batch.worker_restarts, UINT64_MAX);
 
     batch = (zp_batch_t) { .batch = 0, .iterations = 1 };
     zp_batch_encode (buf, &batch);
@@ -568,6 +591,18 @@ Test (proto, ack_round_trip)
     cr_assert_eq (zp_msg_ack_id (&msg, 0), 0);
     cr_assert_eq (zp_msg_ack_id (&msg, 1), 1);
     cr_assert_eq (zp_msg_ack_id (&msg, 2), UINT64_MAX);
+}
+
+Test (proto, ack_adopt)
+{
+    zp_ack_begin (buf, 99, ZP_ACK_SNAPSHOT | ZP_ACK_ADOPT, 1);
+    zp_ack_add (buf, 4);
+    zp_msg_t msg = s_decode_ok (buf);
+    cr_assert_eq (msg.u.ack.flags, ZP_ACK_SNAPSHOT | ZP_ACK_ADOPT);
+    cr_assert_eq (zp_msg_ack_id (&msg, 0), 4);
+    zp_ack_begin (buf, 99, ZP_ACK_COMPLETE | ZP_ACK_SNAPSHOT | ZP_ACK_ADOPT, 7);
+    cr_assert_eq (s_decode_ok (buf).u.ack.flags,
+                  ZP_ACK_COMPLETE | ZP_ACK_SNAPSHOT | ZP_ACK_ADOPT);
 }
 
 Test (proto, ack_without_ids)
@@ -838,7 +873,7 @@ Test (proto, trailing_byte)
 
 Test (proto, ready_undefined_flags)
 {
-    const uint8_t flags [] = { 0x04, 0x08, 0x80, 0xff };
+    const uint8_t flags [] = { 0x10, 0x20, 0x80, 0xff };
     for (size_t index = 0; index < sizeof flags; index++) {
         s_encode_ready_sample ();
         s_patch_u8 (READY_FLAGS_AT, flags [index]);
@@ -871,22 +906,67 @@ Test (proto, ready_host_length_past_end)
     strcpy (ready.host, "h");
     ready.engine [0] = 0;
     ready.held_n = 0;
+    ready.running = 0;
     zp_ready_encode (buf, &ready, NULL);
     s_patch_u8 (READY_HOST_AT, 255);
     s_expect_reject_buf ("READY: truncated in host");
 }
 
-Test (proto, ready_capacity_zero_needs_leaving)
+Test (proto, ready_capacity_zero_needs_leaving_or_draining)
 {
     zp_ready_t ready;
     s_ready_sample (&ready);
     ready.capacity = 0;
     zp_ready_encode (buf, &ready, s_held);
-    s_expect_reject_buf ("READY: capacity 0 without LEAVING");
+    s_expect_reject_buf ("READY: capacity 0 without LEAVING or DRAINING");
     ready.flags = 0;
     ready.held_n = 0;
+    ready.running = 0;
     zp_ready_encode (buf, &ready, NULL);
-    s_expect_reject_buf ("READY: capacity 0 without LEAVING");
+    s_expect_reject_buf ("READY: capacity 0 without LEAVING or DRAINING");
+    ready.flags = ZP_READY_RETURN;
+    zp_ready_encode (buf, &ready, NULL);
+    s_expect_reject_buf ("READY: capacity 0 without LEAVING or DRAINING");
+}
+
+Test (proto, ready_draining_heartbeat_and_return)
+{
+    //  A draining process: capacity 0, its running tasks listed with HELD
+    zp_ready_t ready;
+    s_ready_sample (&ready);
+    ready.flags = ZP_READY_DRAINING | ZP_READY_HELD;
+    ready.capacity = 0;
+    ready.running = 3;
+    zp_ready_encode (buf, &ready, s_held);
+    zp_msg_t msg = s_decode_ok (buf);
+    cr_assert_eq (msg.u.ready.flags, ZP_READY_DRAINING | ZP_READY_HELD);
+    cr_assert_eq (msg.u.ready.capacity, 0);
+    cr_assert_eq (msg.u.ready.running, 3);
+    cr_assert_eq (msg.u.ready.held_n, 3);
+
+    //  ... and what it hands back, listed with RETURN
+    ready.flags = ZP_READY_DRAINING | ZP_READY_RETURN;
+    ready.running = 0;
+    zp_ready_encode (buf, &ready, s_held);
+    msg = s_decode_ok (buf);
+    cr_assert_eq (msg.u.ready.flags, ZP_READY_DRAINING | ZP_READY_RETURN);
+    cr_assert_eq (zp_msg_held (&msg, 1).task, 1);
+
+    //  A process sent more than its credit returns the extra, capacity intact
+    ready.flags = ZP_READY_RETURN;
+    ready.capacity = 8;
+    zp_ready_encode (buf, &ready, s_held);
+    cr_assert_eq (s_decode_ok (buf).u.ready.flags, ZP_READY_RETURN);
+}
+
+Test (proto, ready_held_and_return_exclude_each_other)
+{
+    zp_ready_t ready;
+    s_ready_sample (&ready);
+    ready.flags = ZP_READY_HELD | ZP_READY_RETURN;
+    ready.running = 0;
+    zp_ready_encode (buf, &ready, s_held);
+    s_expect_reject_buf ("READY: HELD and RETURN both set");
 }
 
 Test (proto, ready_finished_above_received)
@@ -912,21 +992,44 @@ Test (proto, ready_held_list_without_flag)
     zp_ready_t ready;
     s_ready_sample (&ready);
     ready.flags = 0;
+    ready.running = 0;
     zp_ready_encode (buf, &ready, s_held);
-    s_expect_reject_buf ("READY: held list without HELD or LEAVING flag");
+    s_expect_reject_buf ("READY: held list without HELD, LEAVING or RETURN flag");
+    ready.flags = ZP_READY_DRAINING;
+    zp_ready_encode (buf, &ready, s_held);
+    s_expect_reject_buf ("READY: held list without HELD, LEAVING or RETURN flag");
+}
+
+Test (proto, ready_running_rules)
+{
+    zp_ready_t ready;
+    s_ready_sample (&ready);
+    ready.running = 4;
+    zp_ready_encode (buf, &ready, s_held);
+    s_expect_reject_buf ("READY: running above held_n");
+    ready.running = 1;
+    ready.flags = ZP_READY_LEAVING;
+    zp_ready_encode (buf, &ready, s_held);
+    s_expect_reject_buf ("READY: running without HELD flag");
+    //  Patched in place: every held entry running is fine, one more is not
+    s_encode_ready_sample ();
+    s_patch_u32 (s_ready_capacity_at () + READY_RUNNING_AFTER_CAPACITY, 3);
+    s_decode_ok (buf);
+    s_patch_u32 (s_ready_capacity_at () + READY_RUNNING_AFTER_CAPACITY, UINT32_MAX);
+    s_expect_reject_buf ("READY: running above held_n");
 }
 
 Test (proto, ready_held_n_larger_than_list)
 {
     s_encode_ready_sample ();
-    s_patch_u32 (s_ready_capacity_at () + 20, 4);
+    s_patch_u32 (s_ready_capacity_at () + READY_HELD_N_AFTER_CAPACITY, 4);
     s_expect_reject_buf ("READY: held_n exceeds entries present");
-    s_patch_u32 (s_ready_capacity_at () + 20, UINT32_MAX);
+    s_patch_u32 (s_ready_capacity_at () + READY_HELD_N_AFTER_CAPACITY, UINT32_MAX);
     s_expect_reject_buf ("READY: held_n above 2^20");
-    s_patch_u32 (s_ready_capacity_at () + 20, ZP_MAX_RECORDS + 1);
+    s_patch_u32 (s_ready_capacity_at () + READY_HELD_N_AFTER_CAPACITY, ZP_MAX_RECORDS + 1);
     s_expect_reject_buf ("READY: held_n above 2^20");
     //  And a held_n smaller than the list leaves trailing bytes
-    s_patch_u32 (s_ready_capacity_at () + 20, 2);
+    s_patch_u32 (s_ready_capacity_at () + READY_HELD_N_AFTER_CAPACITY, 2);
     s_expect_reject_buf ("READY: trailing bytes");
 }
 
@@ -1114,7 +1217,7 @@ Test (proto, batch_iterations_out_of_range)
 
 Test (proto, ack_undefined_flags)
 {
-    const uint8_t flags [] = { 0x04, 0x40, 0xff };
+    const uint8_t flags [] = { 0x08, 0x40, 0xff };
     for (size_t index = 0; index < sizeof flags; index++) {
         s_encode_ack_sample ();
         s_patch_u8 (ACK_FLAGS_AT, flags [index]);

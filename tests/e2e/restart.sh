@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# tests/e2e/restart.sh - the sink and the ventilator die in the middle of a
+# batch and come back: the sink on its journal (--journal), the ventilator
+# with --resume on the same input. The batch goes on where it was, without
+# starting over, and every input still comes out once with the right hash.
+#
+#  1. the sink is kill -9ed mid-batch and restarted on its journal;
+#  2. the ventilator is kill -9ed mid-batch and restarted with --resume;
+#  3. the sink gets SIGTERM mid-batch: it writes a summary marked incomplete
+#     and exits 75; restarted on its journal, it completes the batch.
+
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+need_bins
+
+N=50000
+INPUT=$T_OUT/input.txt
+reliability_input "$INPUT" 600
+
+summary_ok() {
+    check_summary "$1: every input once, every hash right (hashlib)" \
+        --summary "$2" --input "$INPUT" --iterations "$N" --cache "$REF_CACHE"
+    show_counts "$1" "$2"
+}
+
+# journal_once LABEL JOURNAL: one result record per task, none twice.
+journal_once() {
+    local lines distinct
+    lines=$(jq -r 'select(.type == "result") | .task' "$2" 2>/dev/null | wc -l)
+    distinct=$(jq -r 'select(.type == "result") | .task' "$2" 2>/dev/null | sort -un | wc -l)
+    if [[ $lines == 600 && $distinct == 600 ]]; then
+        ok "$1: the journal holds each of the 600 results once"
+    else
+        not_ok "$1: the journal holds each of the 600 results once"
+        diag "$lines result records, $distinct distinct tasks"
+    fi
+}
+
+# not_started_over LABEL SUMMARY: a restart costs what was in flight, not
+# the batch: fewer tasks sent again than half of it.
+not_started_over() {
+    local again
+    again=$(json_field "$2" redelivered)
+    if [[ -n $again ]] && ((again < 300)); then
+        ok "$1: the batch went on, it did not start over ($again of 600 sent again)"
+    else
+        not_ok "$1: the batch went on, it did not start over"
+        diag "redelivered is '${again}'"
+    fi
+}
+
+stop_worker() {
+    if stop "$2" 10 && [[ $STATUS == 0 ]]; then
+        ok "$1: the worker exits 0 on SIGTERM"
+    else
+        not_ok "$1: the worker exits 0 on SIGTERM"
+        diag "status ${STATUS:-unknown}"
+    fi
+}
+
+# --------------------------------------------------------------- 1. the sink
+case_dir sink-killed
+free_ports 2
+T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+J=$T_DIR/journal.ndjson
+start_bg sink1 "$BIN/sink" -b "$R" --journal "$J"
+SINK=$LAST_PID
+start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 2
+WORKER=$LAST_PID
+start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$INPUT" -N "$N" --min-workers 2
+VENT=$LAST_PID
+wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 600 tasks' 20
+sleep 1
+{ kill -KILL "$SINK"; wait_pid "$SINK" 5; } 2>/dev/null
+had=$(jq -r 'select(.type == "result") | .task' "$J" 2>/dev/null | wc -l)
+if zp_alive "$VENT" && ((had > 0 && had < 600)); then
+    ok "sink killed: it died mid-batch, with $had of 600 results in its journal"
+else
+    not_ok "sink killed: it died mid-batch"
+    diag "$had results in the journal; ventilator alive: $(zp_alive "$VENT" && echo yes || echo no)"
+fi
+sleep 0.5
+start_bg sink2 "$BIN/sink" -b "$R" --journal "$J"
+SINK=$LAST_PID
+expect_exit "sink killed: the ventilator exits 0" "$VENT" "$WAIT" 0
+expect_exit "sink killed: the restarted sink exits 0" "$SINK" 15 0
+summary_ok "sink killed" "$T_DIR/sink2.out"
+check "sink killed: the restarted sink read the batch back from its journal" \
+    grep -Eq 'journal .*: 1 batches open with [1-9][0-9]* results' "$T_DIR/sink2.err"
+journal_once "sink killed" "$J"
+not_started_over "sink killed" "$T_DIR/sink2.out"
+stop_worker "sink killed" "$WORKER"
+
+# --------------------------------------------------------------- 2. the ventilator
+case_dir ventilator-killed
+free_ports 2
+T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+start_bg sink "$BIN/sink" -b "$R"
+SINK=$LAST_PID
+start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 2
+WORKER=$LAST_PID
+start_bg ventilator1 "$BIN/ventilator" -b "$T" -s "$R" -i "$INPUT" -N "$N" --min-workers 2
+VENT=$LAST_PID
+wait_for_line "$T_DIR/ventilator1.err" 'batch [0-9a-f]+: 600 tasks' 20
+batch=$(grep -Eo 'batch [0-9a-f]{16}: 600 tasks' "$T_DIR/ventilator1.err" | head -n1 | cut -d' ' -f2 | tr -d :)
+sleep 1
+{ kill -KILL "$VENT"; wait_pid "$VENT" 5; } 2>/dev/null
+sleep 0.5
+if zp_alive "$SINK"; then
+    ok "ventilator killed: it died mid-batch"
+else
+    not_ok "ventilator killed: it died mid-batch"
+    diag "the sink is done already; make the batch longer"
+fi
+start_bg ventilator2 "$BIN/ventilator" -b "$T" -s "$R" -i "$INPUT" -N "$N" --resume
+VENT=$LAST_PID
+expect_exit "ventilator killed: the resumed ventilator exits 0" "$VENT" "$WAIT" 0
+expect_exit "ventilator killed: the sink exits 0" "$SINK" 15 0
+summary_ok "ventilator killed" "$T_DIR/sink.out"
+check "ventilator killed: --resume continued batch ${batch:-?}" \
+    grep -q "resuming batch ${batch:-none}" "$T_DIR/ventilator2.err"
+check_eq "ventilator killed: the summary is of that batch" \
+    "$(json_field "$T_DIR/sink.out" batch)" "${batch:-?}"
+not_started_over "ventilator killed" "$T_DIR/sink.out"
+stop_worker "ventilator killed" "$WORKER"
+
+# --------------------------------------------------------------- 3. SIGTERM to the sink
+case_dir sink-stopped
+free_ports 2
+T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+J=$T_DIR/journal.ndjson
+start_bg sink1 "$BIN/sink" -b "$R" --journal "$J" --fsync second
+SINK=$LAST_PID
+start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 2
+WORKER=$LAST_PID
+start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$INPUT" -N "$N" --min-workers 2
+VENT=$LAST_PID
+wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 600 tasks' 20
+sleep 1
+kill -TERM "$SINK"
+expect_exit "sink stopped: SIGTERM mid-batch, the sink exits 75" "$SINK" 10 75
+if jq -e '.complete == false and .results < .tasks and .tasks == 600 and .lost == 0' \
+       "$T_DIR/sink1.out" >/dev/null 2>&1; then
+    ok "sink stopped: its summary says complete: false, with what it had"
+else
+    not_ok "sink stopped: its summary says complete: false, with what it had"
+    diag_file "$T_DIR/sink1.out" 3
+fi
+start_bg sink2 "$BIN/sink" -b "$R" --journal "$J" --fsync second
+SINK=$LAST_PID
+expect_exit "sink stopped: the ventilator exits 0" "$VENT" "$WAIT" 0
+expect_exit "sink stopped: the restarted sink exits 0" "$SINK" 15 0
+summary_ok "sink stopped" "$T_DIR/sink2.out"
+journal_once "sink stopped" "$J"
+stop_worker "sink stopped" "$WORKER"
+
+finish
