@@ -215,9 +215,9 @@ check_wait "the ventilator logs the refusal of the stranger's key" "$T_DIR/venti
 check_wait "the sink logs the refusal of the stranger's key" "$T_DIR/sink.err" \
     "refused CURVE client key" 15
 check_wait "the ventilator logs the refusal of the plain-text worker" "$T_DIR/ventilator.err" \
-    "refused a connection at .*(does not speak CURVE|handshake failed)" 15
+    "refused a connection at .*(does not speak CURVE|handshake failed|broke the ZMTP handshake)" 15
 check_wait "the sink logs the refusal of the plain-text worker" "$T_DIR/sink.err" \
-    "refused a connection at .*(does not speak CURVE|handshake failed)" 15
+    "refused a connection at .*(does not speak CURVE|handshake failed|broke the ZMTP handshake)" 15
 check_wait "the stranger is told its key was refused" "$T_DIR/stranger.err" \
     "refused our key: is .*stranger\.cert in its --curve-allow" 15
 check_wait "the plain-text worker is told the servers want CURVE" "$T_DIR/plain.err" \
