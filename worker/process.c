@@ -320,7 +320,7 @@ worker_process_run (const worker_config_t *config)
               zp_engine_lanes (self->engine));
     s_send_ready (self, ZP_READY_HELD);
 
-    while (!zsys_interrupted) {
+    while (!zsys_interrupted && !zp_curve_shut_out (config->curve)) {
         bool busy = zp_engine_busy (self->engine) > 0;
         int64_t wait_us = self->next_heartbeat_us - zp_mono_us ();
         zmq_pollitem_t item = { zsock_resolve (self->tasks), 0, ZMQ_POLLIN, 0 };
@@ -346,6 +346,11 @@ worker_process_run (const worker_config_t *config)
     s_collect (self);
     s_flush_results (self);
     s_send_ready (self, ZP_READY_LEAVING);
+    if (zp_curve_shut_out (config->curve)) {
+        //  libzmq will not try again; the supervisor will, with backoff.
+        zp_warn ("a server refused this process's handshake; it exits to be started again");
+        status = EX_NOPERM;
+    }
 done:
     zsock_destroy (&self->tasks);
     zsock_destroy (&self->results);
