@@ -109,6 +109,8 @@ s_refuse_task (self_t *self, uint64_t batch, const zp_task_t *task)
     int size = snprintf (reason, sizeof reason, "refused: %" PRIu64 " iterations is above"
                          " this worker's --max-iterations %" PRIu64, task->iterations,
                          self->config->max_iterations);
+    if (size < 0 || (size_t) size >= sizeof reason)
+        size = (int) sizeof reason - 1;
     if (self->results_count && self->results_batch != batch)
         s_flush_results (self);
     if (self->results_count == 0) {
