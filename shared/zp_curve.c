@@ -33,6 +33,7 @@ typedef struct {
     const char *cert;           //  client: our certificate file
     bool curve;
     _Atomic uint64_t *refused;
+    _Atomic bool *shut_out;
 } monitor_t;
 
 struct _zp_curve_t {
@@ -48,6 +49,7 @@ struct _zp_curve_t {
     monitor_t *monitors [MAX_MONITORS];
     size_t monitors_size;
     _Atomic uint64_t refused;
+    _Atomic bool shut_out;
 };
 
 //  --- Certificates ------------------------------------------------------------
@@ -338,6 +340,7 @@ zp_curve_new (const zp_curve_options_t *options, int *exit_code)
         return NULL;
     }
     atomic_init (&self->refused, 0);
+    atomic_init (&self->shut_out, false);
     if (!options->cert)
         return self;            //  plain text
     self->enabled = true;
@@ -390,6 +393,12 @@ bool
 zp_curve_enabled (const zp_curve_t *self)
 {
     return self && self->enabled;
+}
+
+bool
+zp_curve_shut_out (zp_curve_t *self)
+{
+    return self && atomic_load (&self->shut_out);
 }
 
 uint64_t
@@ -445,6 +454,10 @@ static void
 s_client_event (monitor_t *monitor, zp_ratelimit_t *limiters, uint16_t event, uint32_t value)
 {
     zp_ratelimit_t *limiter = s_limiter (limiters, event, value);
+    //  A refusal (an ERROR from the server, a protocol error) is final for
+    //  libzmq; a dropped connection is retried.
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        atomic_store (monitor->shut_out, true);
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
         zp_warn_limited (limiter, "%s refused our key: is %s in its --curve-allow"
                          " directory?", monitor->endpoint, monitor->cert);
@@ -530,6 +543,7 @@ s_watch (zp_curve_t *self, zsock_t *sock, const char *endpoint, bool server,
     monitor->cert = self->cert;
     monitor->curve = self->enabled;
     monitor->refused = &self->refused;
+    monitor->shut_out = &self->shut_out;
     int events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
                | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
     zactor_t *actor = NULL;

@@ -96,6 +96,14 @@ int
     zp_curve_client (zp_curve_t *self, zsock_t *sock, zp_curve_peer_t peer,
                      const char *endpoint, int *exit_code);
 
+//  True once a server refused one of this process's client sockets at the
+//  handshake (our key not allowed, or CURVE against plain text): libzmq
+//  never tries that connection again, so the caller should start over --
+//  a worker process exits and its supervisor starts it again later, by
+//  when the certificate may be installed.
+bool
+    zp_curve_shut_out (zp_curve_t *self);
+
 //  Handshakes refused on this process's server sockets so far (keys not
 //  allowed, plain-text or garbage peers, timeouts).
 uint64_t

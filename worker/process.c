@@ -252,6 +252,8 @@ s_refuse_task (self_t *self, uint32_t index)
     int size = snprintf (reason, sizeof reason, "refused: %" PRIu64 " iterations is above"
                          " this worker's --max-iterations %" PRIu64, slot->iterations,
                          self->config->max_iterations);
+    if (size < 0 || (size_t) size >= sizeof reason)
+        size = (int) sizeof reason - 1;
     slot->busy_ns = 0;
     s_add_result (self, index, ZP_STATUS_FAILED, reason, (size_t) size);
     zp_warn_limited (&self->refusals, "refused task %" PRIu64 " of batch %016" PRIx64 ": %"
@@ -505,7 +507,7 @@ worker_process_run (const worker_config_t *config)
               zp_engine_lanes (self->engine), config->replaces ? " (a restart)" : "");
     s_send_ready (self, ZP_READY_HELD);
 
-    while (true) {
+    while (!zp_curve_shut_out (config->curve)) {
         if (s_stop_signals && !self->draining)
             s_start_draining (self);
         bool orphan = config->supervisor && getppid () != config->supervisor;
@@ -571,6 +573,11 @@ worker_process_run (const worker_config_t *config)
         zp_info ("stopping: handing %u unfinished tasks back", self->returning_size);
     self->finished += self->returning_size;
     s_send_ready (self, ZP_READY_LEAVING);
+    if (zp_curve_shut_out (config->curve)) {
+        //  libzmq will not try again; the supervisor will, with backoff.
+        zp_warn ("a server refused this process's handshake; it exits to be started again");
+        status = EX_NOPERM;
+    }
 done:
     zsock_destroy (&self->tasks);
     zsock_destroy (&self->results);

@@ -12,6 +12,9 @@
 #    limit. Meanwhile a real batch runs: every result must be right, the
 #    sink's summary and the ventilator's exit log must count at least the
 #    fixed set as rejected, and the warnings must stay rate-limited.
+# 1b. The same attack on a CURVE pipeline: nothing the rogue sends gets past
+#    the handshake -- the decoders see none of it (rejected_messages is 0)
+#    -- and the refused connections are counted.
 # 2. An absurd iteration count: a fake ventilator sends a worker one task of
 #    2^40 iterations; the worker answers at once with a failed result that
 #    says why, instead of running it for a week.
@@ -129,6 +132,59 @@ else
 fi
 stop "$WORKER" 10
 check_eq "rogue: the worker exits 0 on SIGTERM" "$STATUS" 0
+
+# ---------------------------------------------------------------- 1b. rogue vs CURVE
+
+case_dir rogue-curve
+K=$T_DIR/keys
+for name in sink vent worker; do
+    "$E2E_ROOT/scripts/zpipe-keygen" "$name" "$K" >/dev/null
+done
+mkdir -p "$T_DIR/vallow" "$T_DIR/sallow"
+cp "$K/worker.cert" "$T_DIR/vallow/"
+cp "$K/worker.cert" "$K/vent.cert" "$T_DIR/sallow/"
+free_ports 2
+T=tcp://127.0.0.1:${PORTS[0]}
+R=tcp://127.0.0.1:${PORTS[1]}
+write_lines "$T_DIR/input.txt" one two three four five six seven eight
+start_bg sink "$BIN/sink" -b "$R" --curve-cert "$K/sink.cert" --curve-allow "$T_DIR/sallow"
+SINK=$LAST_PID
+wait_log "$T_DIR/sink.err" "collecting results at" 10
+start_bg worker "$BIN/worker" -p 2 -v "$T" -s "$R" --curve-cert "$K/worker.cert" \
+    --curve-ventilator "$K/vent.cert" --curve-sink "$K/sink.cert"
+WORKER=$LAST_PID
+start_bg rogue-sink "$ROGUE" attack "$R" sink 3
+ROGUE_SINK=$LAST_PID
+wait_log "$T_DIR/rogue-sink.out" '^invalid [0-9]+' 15
+start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_DIR/input.txt" -N 20000 \
+    --curve-cert "$K/vent.cert" --curve-allow "$T_DIR/vallow" --curve-sink "$K/sink.cert"
+VENT=$LAST_PID
+start_bg rogue-vent "$ROGUE" attack "$T" ventilator 3
+ROGUE_VENT=$LAST_PID
+expect_exit "rogue vs CURVE: the ventilator exits 0" "$VENT" "$WAIT" 0
+expect_exit "rogue vs CURVE: the sink exits 0" "$SINK" 15 0
+check_summary "rogue vs CURVE: every result is right" --summary "$T_DIR/sink.out" \
+    --input "$T_DIR/input.txt" --iterations 20000
+got=$(jq -r '"\(.rejected_messages) \(.refused_connections)"' "$T_DIR/sink.out" 2>/dev/null)
+read -r rejected refused <<<"$got"
+if [[ $rejected == 0 && $refused =~ ^[0-9]+$ ]] && ((refused >= 10)); then
+    ok "rogue vs CURVE: no rogue byte reached the sink's decoder; $refused connections refused"
+else
+    not_ok "rogue vs CURVE: no rogue byte reached the sink's decoder, connections refused"
+    diag "rejected_messages: ${rejected:-missing}; refused_connections: ${refused:-missing}"
+fi
+if grep -q 'refused on the way: 0 malformed or unexpected messages dropped, [1-9]' \
+    "$T_DIR/ventilator.err"; then
+    ok "rogue vs CURVE: none reached the ventilator's decoder either; it counted the refusals"
+else
+    not_ok "rogue vs CURVE: none reached the ventilator's decoder either"
+    diag_file "$T_DIR/ventilator.err"
+fi
+for pid in "$ROGUE_SINK" "$ROGUE_VENT"; do
+    wait_pid "$pid" 20 || stop "$pid" 5
+done
+stop "$WORKER" 10
+check_eq "rogue vs CURVE: the worker exits 0 on SIGTERM" "$STATUS" 0
 
 # ---------------------------------------------------------------- 2. absurd
 
