@@ -70,6 +70,11 @@ test: deps
 	@$(MAKE) -s all $(UNIT_BINS)
 	@scripts/run-tests
 
+# Not part of `test`: 10 minutes of batches under random kills of every stage.
+soak: deps
+	@$(MAKE) -s all
+	@tests/soak/soak.sh
+
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 clean:

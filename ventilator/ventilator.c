@@ -419,15 +419,17 @@ s_dispatch (self_t *self)
                 progress = true;
         }
     }
-    //  Nothing waits, and someone has room: copies of the stragglers, so
-    //  that the batch does not wait for its slowest machine.
+    //  Nothing waits, and someone is idle: copies of the stragglers, so
+    //  that the batch does not wait for its slowest machine. Only a process
+    //  that holds nothing gets them: one still busy is no better placed
+    //  than the holder, and short tasks would be copied by the hundred.
     int64_t typical = ledger_typical_us (self->ledger);
     if (ledger_pending (self->ledger) == 0 && ledger_active (self->ledger) && typical > 0) {
         int64_t min_age = (int64_t) ((double) typical * STRAGGLER_FACTOR) + STRAGGLER_MIN_US;
         for (worker_t *worker = (worker_t *) zhashx_first (self->workers); worker;
              worker = (worker_t *) zhashx_next (self->workers)) {
             int64_t credit = s_credit (worker);
-            if (credit > 0)
+            if (credit > 0 && credit == (int64_t) worker->capacity)
                 s_send_tasks (self, worker, (uint64_t) credit, true, min_age);
         }
     }
