@@ -487,7 +487,7 @@ ledger_reconcile (ledger_t *self, uint32_t holder, uint64_t *held, size_t held_n
 
 uint64_t
 ledger_expire (ledger_t *self, int64_t now_us, int64_t lease_us, int64_t report_us,
-               int64_t report_since_us)
+               int64_t report_since_us, ledger_report_fn *lost, void *arg)
 {
     uint64_t requeued = 0;
     uint32_t index = self->head;
@@ -499,8 +499,11 @@ ledger_expire (ledger_t *self, int64_t now_us, int64_t lease_us, int64_t report_
             int64_t from = record->reported_us > report_since_us ? record->reported_us
                                                                  : report_since_us;
             if (report_us > 0 && now_us - from >= report_us) {
+                uint32_t reporter = record->reporter;
                 s_requeue (self, id);
                 requeued++;
+                if (lost)
+                    lost (arg, reporter);
             }
             continue;
         }
