@@ -14,7 +14,9 @@
 #     elsewhere: its late results are counted as duplicates and dropped;
 #  6. SIGTERM to a worker: it hands back what it cannot finish and exits
 #     within its --task-timeout, even when starved of CPU;
-#  7. a worker joins in the middle of a batch and gets its share.
+#  7. a worker that holds tasks past the ventilator's --task-timeout (but
+#     keeps heartbeating) has them sent to another;
+#  8. a worker joins in the middle of a batch and gets its share.
 
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -124,7 +126,7 @@ check "whole worker: the ventilator saw the victim's processes go silent" \
     grep -q 'went silent' "$T_DIR/ventilator.err"
 stop_worker "whole worker" "$SURVIVOR"
 
-# --------------------------------------------------------------- 3, 4. SIGSTOP, straggler
+# --------------------------------------------------------------- 3. SIGSTOP
 # A alone first (pinned to core 0), for the time the whole batch takes it.
 # Core 1 is kept busy meanwhile, as it is in the straggler case, so that the
 # sink and the ventilator get the same share of the machine in both.
@@ -190,7 +192,7 @@ kill -CONT "$B" "${b_procs[@]}" 2>/dev/null
 stop "$A" 10
 stop "$B" 10
 
-# --------------------------------------------------------------- straggler
+# --------------------------------------------------------------- 4. straggler
 # The same batch on A (core 0) and a worker slowed to about a tenth of its
 # speed (core 1, nice 10 beside a busy loop of the same session, so the same
 # scheduler group): when nothing waits, A is sent copies of what the slow one
@@ -234,6 +236,7 @@ fi
 stop "$A" 10
 stop "$SLOW" 10
 
+# --------------------------------------------------------------- 5. SIGSTOP, SIGCONT
 case_dir stopped-and-continued
 free_ports 2
 T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
@@ -374,7 +377,38 @@ check "SIGTERM: the ventilator heard the slow worker drain" \
     grep -q 'is stopping' "$T_DIR/ventilator.err"
 stop_worker "SIGTERM" "$FAST"
 
-# --------------------------------------------------------------- 6. late joiner
+# --------------------------------------------------------------- 7. leases
+# A worker starved of CPU keeps heartbeating but holds its tasks far longer
+# than the ventilator's --task-timeout 1: they are sent to the other worker
+# while the batch goes on (and whichever result comes first wins).
+case_dir lease
+free_ports 2
+T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+start_bg sink "$BIN/sink" -b "$R"
+SINK=$LAST_PID
+start_bg fast taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
+FAST=$LAST_PID
+start_bg slow bash -c 'taskset -c 1 bash -c "while :; do :; done" & echo $! >"$1"; shift
+                       exec taskset -c 1 nice -n 19 "$@"' slow "$T_DIR/busy.pid" \
+    "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 2
+SLOW=$LAST_PID
+start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-400.txt" -N "$N" \
+    --min-workers 2 --task-timeout 1
+VENT=$LAST_PID
+wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 400 tasks' 20
+if wait_for_line "$T_DIR/ventilator.err" 'held past --task-timeout' 10 && zp_alive "$VENT"; then
+    ok "lease: tasks held past --task-timeout go out again while the batch runs"
+else
+    not_ok "lease: tasks held past --task-timeout go out again while the batch runs"
+fi
+expect_exit "lease: the ventilator exits 0" "$VENT" "$WAIT" 0
+expect_exit "lease: the sink exits 0" "$SINK" 15 0
+kill -KILL "$(cat "$T_DIR/busy.pid" 2>/dev/null)" 2>/dev/null
+summary_ok "lease" "$T_DIR/sink.out" "$T_OUT/input-400.txt"
+stop "$SLOW" 5
+stop "$FAST" 5
+
+# --------------------------------------------------------------- 8. late joiner
 # Ventilator first, the sink last, a second worker half-way through.
 case_dir late-joiner
 free_ports 2
