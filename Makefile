@@ -140,6 +140,11 @@ bench:
 	@$(MAKE) -s all $(BENCH_BINS)
 	@scripts/bench $(ARGS)
 
+# Not part of `test`: 10 minutes of batches under random kills of every stage.
+soak: deps
+	@$(MAKE) -s all
+	@tests/soak/soak.sh
+
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 # Binaries and man pages; PREFIX and DESTDIR as usual.

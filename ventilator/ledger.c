@@ -442,7 +442,8 @@ uint64_t
 ledger_reconcile (ledger_t *self, uint32_t holder, uint64_t *held, size_t held_n,
                   uint64_t arrived, int64_t now_us)
 {
-    qsort (held, held_n, sizeof (uint64_t), s_compare_ids);
+    if (held_n)
+        qsort (held, held_n, sizeof (uint64_t), s_compare_ids);
     //  What holder finished: leased to it, arrived, not listed.
     uint32_t index = self->head;
     while (index != S_NIL) {
@@ -450,7 +451,7 @@ ledger_reconcile (ledger_t *self, uint32_t holder, uint64_t *held, size_t held_n
         index = record->next;
         lease_t *lease = s_lease_of (record, holder);
         if (!lease || lease->seq > arrived
-        ||  bsearch (&record->id, held, held_n, sizeof (uint64_t), s_compare_ids))
+        ||  (held_n && bsearch (&record->id, held, held_n, sizeof (uint64_t), s_compare_ids)))
             continue;
         lease->holder = 0;
         if (self->tasks [record->id].state == LEDGER_LEASED && s_lease_count (record) == 0) {
@@ -487,7 +488,7 @@ ledger_reconcile (ledger_t *self, uint32_t holder, uint64_t *held, size_t held_n
 
 uint64_t
 ledger_expire (ledger_t *self, int64_t now_us, int64_t lease_us, int64_t report_us,
-               int64_t report_since_us)
+               int64_t report_since_us, ledger_report_fn *lost, void *arg)
 {
     uint64_t requeued = 0;
     uint32_t index = self->head;
@@ -499,8 +500,11 @@ ledger_expire (ledger_t *self, int64_t now_us, int64_t lease_us, int64_t report_
             int64_t from = record->reported_us > report_since_us ? record->reported_us
                                                                  : report_since_us;
             if (report_us > 0 && now_us - from >= report_us) {
+                uint32_t reporter = record->reporter;
                 s_requeue (self, id);
                 requeued++;
+                if (lost)
+                    lost (arg, reporter);
             }
             continue;
         }

@@ -113,12 +113,17 @@ uint64_t
     ledger_reconcile (ledger_t *self, uint32_t holder, uint64_t *held, size_t held_n,
                       uint64_t arrived, int64_t now_us);
 
+//  Called by ledger_expire with the holder that reported a task finished
+//  whose result never came (once per such task).
+typedef void (ledger_report_fn) (void *arg, uint32_t reporter);
+
 //  Leases older than lease_us end; a task REPORTED for report_us, counted
-//  from report_since_us at the earliest, goes back (0 or less: never).
-//  Returns how many tasks went back to the queue.
+//  from report_since_us at the earliest, goes back (0 or less: never), and
+//  lost (if not NULL) hears who reported it. Returns how many tasks went
+//  back to the queue.
 uint64_t
     ledger_expire (ledger_t *self, int64_t now_us, int64_t lease_us, int64_t report_us,
-                   int64_t report_since_us);
+                   int64_t report_since_us, ledger_report_fn *lost, void *arg);
 
 //  The sink lost results it had acknowledged: every DONE task waits again.
 //  Returns how many.

@@ -42,6 +42,9 @@
 #define STRAGGLER_MIN_US 50000
 //  A worker connection taken as dead is forgotten after this much silence.
 #define FORGET_US 60000000
+//  A process whose results do not reach the sink (a link cut between the
+//  two only) gets no new tasks for this long: they would only pile up.
+#define QUARANTINE_US 10000000
 
 typedef struct {
     uint8_t id [256];           //  ZeroMQ routing id of the connection
@@ -58,6 +61,7 @@ typedef struct {
     int64_t last_seen_us;
     bool lost;                  //  taken as dead; taken back if it speaks
     bool draining;              //  stopping: no more tasks for it
+    int64_t quarantine_us;      //  no tasks for it until then
     zp_ref_t *held;             //  its last HELD list, kept until we know
     size_t held_n;              //  which batch we continue (--resume)
 } worker_t;
@@ -349,10 +353,17 @@ s_replaced (self_t *self, const char *host, uint32_t pid, uint32_t replaces)
         }
 }
 
+static bool
+s_active (const worker_t *worker)
+{
+    return !worker->lost && !worker->draining
+        && (!worker->quarantine_us || zp_mono_us () >= worker->quarantine_us);
+}
+
 static int64_t
 s_credit (const worker_t *worker)
 {
-    if (worker->lost || worker->draining)
+    if (!s_active (worker))
         return 0;
     int64_t held = (int64_t) (worker->received - worker->finished);
     int64_t in_flight = (int64_t) (worker->sent - (worker->received - worker->base));
@@ -405,12 +416,6 @@ s_send_tasks (self_t *self, worker_t *worker, uint64_t count, bool copies, int64
     return sent;
 }
 
-static bool
-s_active (const worker_t *worker)
-{
-    return !worker->lost && !worker->draining;
-}
-
 static void
 s_dispatch (self_t *self)
 {
@@ -449,15 +454,17 @@ s_dispatch (self_t *self)
                 progress = true;
         }
     }
-    //  Nothing waits, and someone has room: copies of the stragglers, so
-    //  that the batch does not wait for its slowest machine.
+    //  Nothing waits, and someone is idle: copies of the stragglers, so
+    //  that the batch does not wait for its slowest machine. Only a process
+    //  that holds nothing gets them: one still busy is no better placed
+    //  than the holder, and short tasks would be copied by the hundred.
     int64_t typical = ledger_typical_us (self->ledger);
     if (ledger_pending (self->ledger) == 0 && ledger_active (self->ledger) && typical > 0) {
         int64_t min_age = (int64_t) ((double) typical * STRAGGLER_FACTOR) + STRAGGLER_MIN_US;
         for (worker_t *worker = (worker_t *) zhashx_first (self->workers); worker;
              worker = (worker_t *) zhashx_next (self->workers)) {
             int64_t credit = s_credit (worker);
-            if (credit > 0)
+            if (credit > 0 && credit == (int64_t) worker->capacity)
                 s_send_tasks (self, worker, (uint64_t) credit, true, min_age);
         }
     }
@@ -606,6 +613,23 @@ s_on_workers (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
+//  A task this process reported finished never reached the sink.
+static void
+s_report_lost (void *arg, uint32_t reporter)
+{
+    self_t *self = (self_t *) arg;
+    int64_t now = zp_mono_us ();
+    for (worker_t *worker = (worker_t *) zhashx_first (self->workers); worker;
+         worker = (worker_t *) zhashx_next (self->workers))
+        if (worker->serial == reporter) {
+            if (worker->quarantine_us < now)
+                zp_warn ("results from worker %s/%u do not reach the sink; no new tasks"
+                         " for it for %d s", worker->host, worker->pid, QUARANTINE_US / 1000000);
+            worker->quarantine_us = now + QUARANTINE_US;
+            break;
+        }
+}
+
 static int
 s_on_tick (zloop_t *loop, int timer_id, void *arg)
 {
@@ -647,7 +671,8 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     bool sink_alive = self->sink_heard_us && now - self->sink_heard_us < SINK_SILENT_US;
     uint64_t again = ledger_expire (self->ledger, now,
                                     (int64_t) self->config->task_timeout_s * 1000000,
-                                    sink_alive ? REPORT_TIMEOUT_US : 0, self->sink_up_since_us);
+                                    sink_alive ? REPORT_TIMEOUT_US : 0, self->sink_up_since_us,
+                                    s_report_lost, self);
     if (again)
         zp_info ("%" PRIu64 " tasks go out again (held past --task-timeout, or their"
                  " results never reached the sink)", again);

@@ -71,6 +71,9 @@ usage_error 'min-workers'                    ventilator "${V[@]}" --min-workers 
 usage_error "-b|bind|'b'|argument"           ventilator -b
 usage_error "input|'i'|-i|argument"          ventilator "${V[@]}" --input
 usage_error "-N|iterations|'N'|argument"     ventilator "${V[@]}" -N
+usage_error 'task-timeout'                   ventilator "${V[@]}" --task-timeout 0
+usage_error 'task-timeout'                   ventilator "${V[@]}" --task-timeout 1s
+usage_error 'resume.*input'                  ventilator "${V[@]}" --resume
 
 # worker
 usage_error 'frobnicate'                     worker "${W[@]}" --frobnicate
@@ -81,6 +84,8 @@ usage_error 'bogus|engine'                   worker "${W[@]}" --engine bogus
 usage_error 'bogus|engine'                   worker "${W[@]}" -e bogus
 usage_error "engine|'e'|-e|argument"         worker "${W[@]}" -e
 usage_error "ventilator|'v'|-v|argument"     worker -s "$R" -v
+usage_error 'task-timeout'                   worker "${W[@]}" --task-timeout 0
+usage_error 'task-timeout'                   worker "${W[@]}" --task-timeout -5
 
 # sink
 usage_error 'frobnicate'                     sink "${S[@]}" --frobnicate
@@ -88,12 +93,15 @@ usage_error 'batches'                        sink "${S[@]}" --batches x
 usage_error 'batches'                        sink "${S[@]}" --batches -1
 usage_error "output|'o'|-o|argument"         sink "${S[@]}" -o
 usage_error "bind|'b'|-b|argument"           sink -b
+usage_error 'fsync.*sometimes'               sink "${S[@]}" --fsync sometimes
+usage_error 'journal'                        sink "${S[@]}" --journal ''
+usage_error "journal|argument"               sink "${S[@]}" --journal
 
 # --help and -h: status 0, every long option documented (stdout or stderr).
 declare -A LONG=(
-    [ventilator]="--bind --sink --count --input --iterations --max-length --min-workers --quiet --verbose --help --version"
-    [worker]="--ventilator --sink --processes --engine --quiet --verbose --help --version"
-    [sink]="--bind --output --batches --quiet --verbose --help --version"
+    [ventilator]="--bind --sink --count --input --iterations --max-length --min-workers --heartbeat-timeout --task-timeout --resume --quiet --verbose --help --version"
+    [worker]="--ventilator --sink --processes --engine --heartbeat --task-timeout --quiet --verbose --help --version"
+    [sink]="--bind --output --batches --journal --fsync --quiet --verbose --help --version"
 )
 for stage in ventilator worker sink; do
     for flag in --help -h; do

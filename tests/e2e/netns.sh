@@ -6,6 +6,11 @@
 # 1 Mbit/s (tc tbf, both ways); the other worker host's link is cut in the
 # middle of the batch and stays cut. Nothing is lost, every hash is right.
 #
+# Then a second batch with the other worker host cut off from the sink only:
+# it still hears the ventilator and reports its tasks finished, but their
+# results never arrive. The ventilator sends them again 5 s later and gives
+# that host no new tasks for a while; nothing is lost.
+#
 # Needs root (network namespaces, iptables, tc): without it, or without the
 # tools, every check is reported as a TAP SKIP with the reason.
 
@@ -86,9 +91,9 @@ fi
 T=tcp://10.77.0.2:5557 R=tcp://10.77.0.1:5558
 start_bg sink ip netns exec "$NS-sink" "$BIN/sink" -b tcp://10.77.0.1:5558
 SINK=$LAST_PID
-start_bg w1 ip netns exec "$NS-w1" "$BIN/worker" -v "$T" -s "$R" -p 1
+start_bg w1 ip netns exec "$NS-w1" "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 4
 W1=$LAST_PID
-start_bg w2 ip netns exec "$NS-w2" "$BIN/worker" -v "$T" -s "$R" -p 1
+start_bg w2 ip netns exec "$NS-w2" "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 4
 W2=$LAST_PID
 start_bg ventilator ip netns exec "$NS-vent" "$BIN/ventilator" -b tcp://10.77.0.2:5557 -s "$R" \
     -i "$INPUT" -N "$N" --min-workers 2
@@ -125,6 +130,39 @@ if [[ -n $dropped ]] && ((dropped > 0)); then
 else
     not_ok "w1's link really lost packets"
 fi
+for w in "$W1" "$W2"; do
+    stop "$w" 10
+done
+
+# ---------------------------------------------------------------- results lost
+case_dir results-lost
+ip -n "$NS-w2" link set eth0 up
+start_bg sink ip netns exec "$NS-sink" "$BIN/sink" -b tcp://10.77.0.1:5558
+SINK=$LAST_PID
+start_bg w1 ip netns exec "$NS-w1" "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 4
+W1=$LAST_PID
+start_bg w2 ip netns exec "$NS-w2" "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 4
+W2=$LAST_PID
+start_bg ventilator ip netns exec "$NS-vent" "$BIN/ventilator" -b tcp://10.77.0.2:5557 -s "$R" \
+    -i "$INPUT" -N "$N" --min-workers 2
+VENT=$LAST_PID
+wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 600 tasks' 30
+sleep 1
+w2_pid=$(children_of "$W2" | head -n1)
+if net w2 iptables -A OUTPUT -d 10.77.0.1 -j DROP; then
+    ok "results lost: w2 is cut off from the sink only, mid-batch"
+else
+    not_ok "results lost: w2 is cut off from the sink only, mid-batch"
+fi
+expect_exit "results lost: the ventilator exits 0" "$VENT" 120 0
+expect_exit "results lost: the sink exits 0" "$SINK" 15 0
+check_summary "results lost: every input once, every hash right (hashlib)" \
+    --summary "$T_DIR/sink.out" --input "$INPUT" --iterations "$N" --cache "$REF_CACHE"
+show_counts "results lost" "$T_DIR/sink.out"
+check "results lost: the ventilator sent again what w2 reported but the sink never got" \
+    grep -q "results never reached the sink" "$T_DIR/ventilator.err"
+check "results lost: and gave w2 no new tasks for a while" \
+    grep -q "results from worker [^ ]*/${w2_pid:-none} do not reach the sink" "$T_DIR/ventilator.err"
 for w in "$W1" "$W2"; do
     stop "$w" 10
 done

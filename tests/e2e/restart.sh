@@ -154,4 +154,22 @@ summary_ok "sink stopped" "$T_DIR/sink2.out"
 journal_once "sink stopped" "$J"
 stop_worker "sink stopped" "$WORKER"
 
+# --------------------------------------------------------------- 4. bad journals
+# A journal damaged in the middle is refused (65) with its line number; one
+# that can't be opened is an I/O error (74). Neither binds anything.
+case_dir bad-journal
+free_ports 1
+R=tcp://127.0.0.1:${PORTS[0]}
+printf '%s\n' '{"type":"complete","batch":"000000000000002a"}' 'not json' \
+    '{"type":"complete","batch":"000000000000002b"}' >"$T_DIR/damaged.ndjson"
+start_bg damaged "$BIN/sink" -b "$R" --journal "$T_DIR/damaged.ndjson"
+expect_exit "a damaged journal: the sink exits 65" "$LAST_PID" 10 65
+check "a damaged journal: the message names the file and the line" \
+    grep -q "damaged.ndjson line 2" "$T_DIR/damaged.err"
+mkdir -p "$T_DIR/a-directory"
+start_bg directory "$BIN/sink" -b "$R" --journal "$T_DIR/a-directory"
+expect_exit "a journal that can't be opened: the sink exits 74" "$LAST_PID" 10 74
+check "a journal that can't be opened: the message names it" \
+    grep -q "can't open the journal .*a-directory" "$T_DIR/directory.err"
+
 finish

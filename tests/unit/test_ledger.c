@@ -126,6 +126,17 @@ Test (ledger, returned_tasks_wait_again)
     s_check_books ();
 }
 
+static uint32_t s_reporters [8];
+static size_t s_reporters_n;
+
+static void
+s_note_reporter (void *arg, uint32_t reporter)
+{
+    (void) arg;
+    if (s_reporters_n < 8)
+        s_reporters [s_reporters_n++] = reporter;
+}
+
 Test (ledger, reconcile_finds_finished_tasks_but_not_those_in_flight)
 {
     s_fill (4);
@@ -143,10 +154,13 @@ Test (ledger, reconcile_finds_finished_tasks_but_not_those_in_flight)
     //  The sink acknowledges 0; 1 never comes: after the report timeout,
     //  counted from when the sink was back (1000), it waits again.
     cr_assert (ledger_acknowledge (ledger, 0, 600));
-    cr_assert_eq (ledger_expire (ledger, 5400, 0, 5000, 1000), 0);
+    cr_assert_eq (ledger_expire (ledger, 5400, 0, 5000, 1000, NULL, NULL), 0);
     cr_assert_eq (ledger_state (ledger, 1), LEDGER_REPORTED);
-    cr_assert_eq (ledger_expire (ledger, 6000, 0, 5000, 1000), 1);
+    cr_assert_eq (ledger_expire (ledger, 6000, 0, 5000, 1000, s_note_reporter, NULL), 1);
     cr_assert_eq (ledger_state (ledger, 1), LEDGER_PENDING);
+    //  ... and the ventilator hears who reported it
+    cr_assert_eq (s_reporters_n, 1);
+    cr_assert_eq (s_reporters [0], 1);
     s_check_books ();
 }
 
@@ -199,7 +213,7 @@ Test (ledger, a_task_sent_before_is_not_taken_from_a_held_list)
     //  must not get the lease back, the copy is what counts now.
     s_fill (1);
     cr_assert_eq (ledger_lease_next (ledger, 1, 1, 0), 0);
-    cr_assert_eq (ledger_expire (ledger, 60, 50, 0, 0), 1);
+    cr_assert_eq (ledger_expire (ledger, 60, 50, 0, 0, NULL, NULL), 1);
     cr_assert_eq (ledger_state (ledger, 0), LEDGER_PENDING);
     uint64_t held [] = { 0 };
     cr_assert_eq (ledger_reconcile (ledger, 1, held, 1, 1, 70), 0);
@@ -304,7 +318,7 @@ Test (ledger, churn_keeps_the_books)
                 ledger_reconcile (ledger, holder, NULL, 0, seq [holder] / 2, now);
                 break;
             default:
-                ledger_expire (ledger, now, 400, 300, 0);
+                ledger_expire (ledger, now, 400, 300, 0, NULL, NULL);
                 break;
         }
         s_check_books ();
