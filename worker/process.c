@@ -24,8 +24,15 @@
 //  queued beyond its lanes.
 #define SLICE_US  5000
 #define QUEUE_US  20000
-//  Longest a round may keep running short tasks before it reports them.
+//  Longest a round may keep running short tasks before it reports them,
+//  and most results one RESULTS message carries.
 #define ROUND_US  1000
+#define ROUND_RESULTS 256
+//  RESULTS messages queued for the sink before sending blocks. With up to
+//  ROUND_RESULTS results (about 220 bytes each for a UUID) a message, 16
+//  keep what a slow sink leaves queued here under a megabyte, what
+//  libzmq's default of 1,000 one-lane-full messages used to allow.
+#define RESULTS_HWM 16
 
 typedef struct {
     uint64_t batch;
@@ -267,9 +274,13 @@ worker_process_run (const worker_config_t *config)
                              (int64_t) ZP_MAX_FRAME_BYTES, &status);
     if (!self->tasks)
         goto done;
-    self->results = zp_socket (ZMQ_DEALER, config->sink, false,
+    self->results = zp_socket (ZMQ_DEALER, NULL, false,
                                (int64_t) ZP_MAX_FRAME_BYTES, &status);
     if (!self->results)
+        goto done;
+    //  Before connecting: the limit is set on the pipe when it is made.
+    zsock_set_sndhwm (self->results, RESULTS_HWM);
+    if (zp_attach (self->results, config->sink, false, &status))
         goto done;
     zp_debug ("engine %s, %zu lanes", zp_engine_name (self->engine),
               zp_engine_lanes (self->engine));
@@ -289,11 +300,12 @@ worker_process_run (const worker_config_t *config)
             s_run_slice (self);
         uint32_t collected = s_collect (self);
         //  Short tasks: while more wait, run them in the same round (up to
-        //  ROUND_US), so that one RESULTS and one READY carry many results
-        //  instead of one lane-full each.
+        //  ROUND_US and ROUND_RESULTS), so that one RESULTS and one READY
+        //  carry many results instead of one lane-full each.
         if (collected && self->waiting_size) {
             int64_t round_end = zp_mono_us () + ROUND_US;
-            while (self->waiting_size && zp_mono_us () < round_end) {
+            while (self->waiting_size && self->results_count < ROUND_RESULTS
+                   && zp_mono_us () < round_end) {
                 s_fill_lanes (self);
                 s_run_slice (self);
                 collected += s_collect (self);
