@@ -34,7 +34,8 @@
 //  queued beyond its lanes.
 #define SLICE_US  5000
 #define QUEUE_US  20000
-//  Longest a round may keep running short tasks before it reports them.
+//  Longest a round may keep running short tasks before it reports them,
+//  and most results one RESULTS message carries.
 #define ROUND_US  1000
 //  While RESULTS wait for the sink, look again this often.
 #define OUTBOX_RETRY_MS 100
@@ -43,6 +44,10 @@
 #define SLOT_WAITING 1          //  for a lane
 #define SLOT_RUNNING 2          //  in a lane
 #define SLOT_DONE    3          //  its result is in the outbox
+#define ROUND_RESULTS 256
+//  RESULTS frames libzmq queues for the sink; beyond that they wait in the
+//  outbox (bounded by MAX_SLOTS), so a slow sink's backlog stays small.
+#define RESULTS_HWM 16
 
 typedef struct {
     uint64_t batch;
@@ -499,8 +504,11 @@ worker_process_run (const worker_config_t *config)
         goto done;
     //  Nothing comes back on the results link but the handshake.
     self->results = zp_socket (ZMQ_DEALER, NULL, false, 4096, &status);
-    if (!self->results
-    ||  zp_curve_client (config->curve, self->results, ZP_CURVE_TO_SINK, config->sink, &status)
+    if (!self->results)
+        goto done;
+    //  Before connecting: the limit is set on the pipe when it is made.
+    zsock_set_sndhwm (self->results, RESULTS_HWM);
+    if (zp_curve_client (config->curve, self->results, ZP_CURVE_TO_SINK, config->sink, &status)
     ||  zp_attach (self->results, config->sink, false, &status))
         goto done;
     zp_debug ("engine %s, %zu lanes%s", zp_engine_name (self->engine),
@@ -538,11 +546,12 @@ worker_process_run (const worker_config_t *config)
             s_run_slice (self);
         uint32_t collected = s_collect (self);
         //  Short tasks: while more wait, run them in the same round (up to
-        //  ROUND_US), so that one READY carries many results instead of
-        //  one lane-full each.
+        //  ROUND_US and ROUND_RESULTS), so that one READY accounts for many
+        //  results instead of one lane-full each.
         if (collected && self->waiting_size) {
             int64_t round_end = zp_mono_us () + ROUND_US;
-            while (self->waiting_size && zp_mono_us () < round_end) {
+            while (self->waiting_size && collected < ROUND_RESULTS
+                   && zp_mono_us () < round_end) {
                 s_fill_lanes (self);
                 s_run_slice (self);
                 collected += s_collect (self);

@@ -1,5 +1,7 @@
-/*  peakrss - run a command and write its peak resident set size (KiB) to a
-    file when it exits; the command's exit status becomes ours.
+/*  peakrss - run a command and write its peak resident set size (KiB) and
+    the CPU seconds it used (user, system) to a file when it exits, as one
+    line "KIB USER SYSTEM"; the command's exit status becomes ours. Both
+    count the command's descendants that it waited for, as wait4 does.
 
         build/bench/peakrss FILE COMMAND [ARG]...
 
@@ -76,7 +78,11 @@ main (int argc, char *argv [])
         }
     }
     FILE *file = fopen (argv [1], "w");
-    if (!file || fprintf (file, "%ld\n", usage.ru_maxrss) < 0 || fclose (file) != 0) {
+    if (!file
+    ||  fprintf (file, "%ld %ld.%06ld %ld.%06ld\n", usage.ru_maxrss,
+                 (long) usage.ru_utime.tv_sec, (long) usage.ru_utime.tv_usec,
+                 (long) usage.ru_stime.tv_sec, (long) usage.ru_stime.tv_usec) < 0
+    ||  fclose (file) != 0) {
         fprintf (stderr, "peakrss: can't write %s: %s\n", argv [1], strerror (errno));
         return EX_IOERR;
     }
