@@ -1,107 +1,43 @@
 /*  test_corpus - replays the seed corpus of the protocol fuzzer.
 
     Every file in tests/corpus/proto goes through the fuzz target itself
-    (tests/fuzz/fuzz_proto.c, included below), so `make test` applies the
-    same round-trip checks the fuzzer does, with the normal compiler. On top
-    of that, file names carry an expectation: "ok-*" must decode, "bad-*"
-    must be refused. Run from the repo root, as scripts/run-tests does.
+    (tests/fuzz/fuzz_proto.c), so `make test` applies the same round-trip
+    checks the fuzzer does. On top of that, file names carry an
+    expectation: "ok-*" must decode, "bad-*" must be refused, and the
+    corpus holds a valid message of every type and at least one bad one.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
     file, You can obtain one at http://mozilla.org/MPL/2.0/.
 */
 #include "../fuzz/fuzz_proto.c"
+#include "corpus.h"
 
-#include <criterion/criterion.h>
-#include <dirent.h>
-#include <errno.h>
-#include <sys/stat.h>
+static size_t s_bad;
+static bool s_type_seen [256];
 
-#define CORPUS_DIR "tests/corpus/proto"
-
-//  Reads a whole file into an exact-size buffer, so that a sanitizer build
-//  catches any read past its end. Returns NULL if it cannot.
-static uint8_t *
-s_slurp (const char *path, size_t *size)
+static void
+s_check (const char *name, const uint8_t *data, size_t size)
 {
-    FILE *file = fopen (path, "rb");
-    if (!file)
-        return NULL;
-    struct stat info;
-    if (fstat (fileno (file), &info) || info.st_size < 0) {
-        fclose (file);
-        return NULL;
+    zp_msg_t msg;
+    const char *reason = NULL;
+    int rc = zp_msg_decode (data, size, &msg, &reason);
+    if (strncmp (name, "ok-", 3) == 0) {
+        cr_assert_eq (rc, 0, "%s: refused: %s", name, reason);
+        s_type_seen [msg.type] = true;
     }
-    *size = (size_t) info.st_size;
-    uint8_t *data = malloc (*size? *size: 1);
-    if (data && *size && fread (data, 1, *size, file) != *size) {
-        free (data);
-        data = NULL;
+    else
+    if (strncmp (name, "bad-", 4) == 0) {
+        cr_assert_eq (rc, -1, "%s: accepted, but its name says it is bad", name);
+        s_bad++;
     }
-    fclose (file);
-    return data;
-}
-
-static int
-s_compare_names (const void *a, const void *b)
-{
-    return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
 Test (corpus, replay)
 {
-    DIR *dir = opendir (CORPUS_DIR);
-    cr_assert_not_null (dir, "can't open %s: %s (run from the repo root)",
-                        CORPUS_DIR, strerror (errno));
-    //  Sorted, so a failure names the same file on every run
-    char *names [4096];
-    size_t files = 0;
-    struct dirent *entry;
-    while ((entry = readdir (dir)) != NULL) {
-        if (entry->d_name [0] == '.')
-            continue;
-        cr_assert_lt (files, sizeof names / sizeof names [0], "corpus too large");
-        names [files] = strdup (entry->d_name);
-        cr_assert_not_null (names [files]);
-        files++;
-    }
-    closedir (dir);
-    qsort (names, files, sizeof names [0], s_compare_names);
-
-    size_t good = 0, bad = 0;
-    bool type_seen [256] = { false };
-    for (size_t index = 0; index < files; index++) {
-        char path [1024];
-        snprintf (path, sizeof path, "%s/%s", CORPUS_DIR, names [index]);
-        size_t size;
-        uint8_t *data = s_slurp (path, &size);
-        cr_assert_not_null (data, "can't read %s: %s", path, strerror (errno));
-
-        zp_msg_t msg;
-        const char *reason = NULL;
-        int rc = zp_msg_decode (data, size, &msg, &reason);
-        if (strncmp (names [index], "ok-", 3) == 0) {
-            cr_assert_eq (rc, 0, "%s: refused: %s", path, reason);
-            type_seen [msg.type] = true;
-            good++;
-        }
-        else
-        if (strncmp (names [index], "bad-", 4) == 0) {
-            cr_assert_eq (rc, -1, "%s: accepted, but its name says it is bad", path);
-            bad++;
-        }
-        //  The fuzzer's own checks; an abort here fails the test, and
-        //  s_origin puts the file name in the message.
-        s_origin = path;
-        LLVMFuzzerTestOneInput (data, size);
-        s_origin = "fuzzer input";
-        free (data);
-        free (names [index]);
-    }
-    //  An empty or half-deleted corpus must not pass quietly
-    cr_assert (type_seen [ZP_READY] && type_seen [ZP_TASKS] && type_seen [ZP_RESULTS]
-            && type_seen [ZP_BATCH] && type_seen [ZP_ACK],
+    corpus_replay ("tests/corpus/proto", 5, s_check);
+    cr_assert (s_type_seen [ZP_READY] && s_type_seen [ZP_TASKS] && s_type_seen [ZP_RESULTS]
+            && s_type_seen [ZP_BATCH] && s_type_seen [ZP_ACK],
                "the corpus lacks a valid message of some type");
-    cr_assert_gt (bad, 0, "the corpus has no bad-* file");
-    cr_log_info ("replayed %zu files: %zu ok, %zu bad", files, good, bad);
+    cr_assert_gt (s_bad, 0, "the corpus has no bad-* file");
 }
