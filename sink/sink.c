@@ -29,6 +29,12 @@
 //  and finished batch ids remembered, to answer late messages about them.
 #define MAX_OPEN 16
 #define MAX_DONE 64
+//  Messages each peer may have queued here before we read them. A worker
+//  process sends up to 256 results (about 56 KB) in one RESULTS message;
+//  libzmq's default of 1,000 would let a sink that falls behind hold 56 MB
+//  per worker process in its queues, where 16 hold under a megabyte and
+//  leave the rest in the workers, which then stop taking work.
+#define RECEIVE_HWM 16
 //  Before exiting, how long to wait for the ventilators to confirm they have
 //  COMPLETE, and how often to send it again meanwhile.
 #define CLOSE_WAIT_MS   2000
@@ -587,6 +593,10 @@ sink_run (const sink_config_t *config)
     }
     if (!status) {
         self->router = zp_socket (ZMQ_ROUTER, NULL, true, (int64_t) ZP_MAX_FRAME_BYTES, &status);
+        //  Set before binding: libzmq gives each peer's pipe the limit it has
+        //  when the peer connects.
+        if (self->router)
+            zsock_set_rcvhwm (self->router, RECEIVE_HWM);
         if (self->router
         &&  (zp_curve_server (config->curve, self->router, config->bind, &status)
         ||   zp_attach (self->router, config->bind, true, &status)))
