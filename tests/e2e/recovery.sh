@@ -40,9 +40,17 @@ summary_ok() {
 # busy loop was started before bash exec'd the supervisor, so it is the
 # supervisor's child too: $T_DIR/busy.pid names it, and it is left out.
 worker_child() {
-    local busy
-    busy=$(cat "$T_DIR/busy.pid" 2>/dev/null)
-    children_of "$1" | grep -vx -- "${busy:-none}" | head -n1
+    local child
+    # By what it runs, not by elimination: the busy loop's pid file may not
+    # be written yet when this looks, and renicing the loop instead of the
+    # worker would leave the worker at full speed.
+    for child in $(children_of "$1"); do
+        if [[ $(cat "/proc/$child/comm" 2>/dev/null) == worker ]]; then
+            echo "$child"
+            return 0
+        fi
+    done
+    return 1
 }
 
 # starve_child PID: nice 19 for the worker process of supervisor PID (by
