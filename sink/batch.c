@@ -386,8 +386,9 @@ s_out_string (out_t *out, const uint8_t *bytes, size_t size, size_t plain)
             case '\r': *q++ = 'r'; break;
             case '\t': *q++ = 't'; break;
             default:
-                memcpy (q, "u00", 3);
-                q += 3;
+                *q++ = 'u';
+                *q++ = '0';
+                *q++ = '0';
                 *q++ = digits [byte >> 4];
                 *q++ = digits [byte & 15];
                 break;
@@ -542,6 +543,11 @@ batch_write_summary (const batch_t *self, FILE *file, bool complete)
             "pid", (json_int_t) self->workers [i].pid,
             "tasks", (json_int_t) self->workers [i].tasks,
             "busy_s", (double) self->workers [i].busy_ns / 1e9));
+    //  A complete batch has a result for every task; an incomplete one has
+    //  the rest still with its ventilator. Nothing is ever dropped.
+    uint64_t lost = complete && self->total_known ? self->total - self->accepted : 0;
+    uint64_t redelivered = (uint64_t) self->redelivered_before + self->redelivered;
+    uint64_t worker_restarts = (uint64_t) self->worker_restarts_before + self->worker_restarts;
     json_t *rest = json_pack ("{s:f, s:f, s:f, s:s, s:b, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I,"
                               " s:I, s:o, s:I, s:I, s:I}",
         "starttime", self->start_wall,
@@ -555,11 +561,9 @@ batch_write_summary (const batch_t *self, FILE *file, bool complete)
         "hashes_per_second", total_s > 0 ? (double) self->steps / total_s : 0.0,
         "rejected", (json_int_t) self->rejected,
         "duplicates", (json_int_t) self->duplicates,
-        "redelivered", (json_int_t) (self->redelivered_before + self->redelivered),
-        "worker_restarts", (json_int_t) (self->worker_restarts_before + self->worker_restarts),
-        //  A complete batch has a result for every task; an incomplete one
-        //  has the rest still with its ventilator. Nothing is ever dropped.
-        "lost", (json_int_t) (complete && self->total_known ? self->total - self->accepted : 0),
+        "redelivered", (json_int_t) redelivered,
+        "worker_restarts", (json_int_t) worker_restarts,
+        "lost", (json_int_t) lost,
         "workers", workers,
         "failed", (json_int_t) failed,
         "rejected_messages", (json_int_t) self->rejected_messages,

@@ -17,6 +17,8 @@
 */
 #include "ledger.h"
 
+#include <assert.h>
+
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,8 +226,11 @@ static active_t *
 s_activate (ledger_t *self, uint64_t id, int64_t now_us)
 {
     uint32_t index = self->free_list;
-    if (index != S_NIL)
+    if (index != S_NIL) {
+        //  A free list exists only inside an allocated pool.
+        assert (self->pool);
         self->free_list = self->pool [index].next;
+    }
     else {
         if (self->pool_size == self->pool_capacity) {
             uint32_t capacity = self->pool_capacity ? self->pool_capacity * 2 : 256;
@@ -237,6 +242,7 @@ s_activate (ledger_t *self, uint64_t id, int64_t now_us)
         }
         index = self->pool_size++;
     }
+    assert (self->pool);        //  allocated by now, on either path
     active_t *record = &self->pool [index];
     memset (record, 0, sizeof *record);
     record->id = id;
