@@ -30,19 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int
-    LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-static const char *s_origin = "fuzzer input";
-
-static void
-s_require (bool ok, const char *what)
-{
-    if (!ok) {
-        fprintf (stderr, "fuzz_cert: %s: %s\n", s_origin, what);
-        abort ();
-    }
-}
+#define FUZZ_NAME "fuzz_cert"
+#include "fuzz.h"
 
 static bool
 s_key_ok (const char *key)

@@ -39,22 +39,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int
-    LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-//  Where the input came from, for the abort message; the corpus replay sets
-//  it to the file name.
-static const char *s_origin = "fuzzer input";
-
-//  Not assert: the checks must hold in a -DNDEBUG build too.
-static void
-s_require (bool ok, const char *what)
-{
-    if (!ok) {
-        fprintf (stderr, "fuzz_input: %s: %s\n", s_origin, what);
-        abort ();
-    }
-}
+#define FUZZ_NAME "fuzz_input"
+#include "fuzz.h"
 
 //  One expected event. Lines point into the payload, which outlives them.
 typedef struct {
