@@ -20,6 +20,11 @@ s_usage (void)
 "  -b, --bind ENDPOINT       where workers and the ventilator connect\n"
 "                            (default tcp://*:5558)\n"
 "  -o, --output FILE         write summaries to FILE (default: standard output)\n"
+"      --format FORMAT       json (the default): one JSON document per batch, with\n"
+"                            every result in input order, when the batch is\n"
+"                            complete; ndjson: one line per result as it arrives,\n"
+"                            {\"batch\", \"task\", \"input\", \"hash\"}, flushed at once,\n"
+"                            then the summary (without \"data\") as one line\n"
 "      --batches N           exit after N batches (default 1; 0 = until signalled);\n"
 "                            batches finished in the journal count\n"
 "      --journal FILE        append every accepted result to FILE (NDJSON) before\n"
@@ -47,6 +52,8 @@ s_usage (void)
 "\"busy_s\"}], \"failed\", \"rejected_messages\", \"refused_connections\"};\n"
 "an input that is not valid UTF-8 appears as\n"
 "{\"input_base64\": \"...\", \"hash\": \"...\"}. See README.md.\n"
+"With --batches 0 the sink serves batch after batch, one summary each, until\n"
+"SIGINT or SIGTERM.\n"
 "\n"
 "Exit status: 0 every batch reported; 64 usage; 65 the journal is damaged;\n"
 "69 can't bind; 74 can't write the output or the journal; 75 stopped by a\n"
@@ -60,6 +67,7 @@ main (int argc, char *argv [])
     sink_config_t config = {
         .bind = "tcp://*:5558",
         .output = NULL,
+        .format = SINK_FORMAT_JSON,
         .journal = NULL,
         .fsync = SINK_FSYNC_ALWAYS,
         .batches = 1,
@@ -68,7 +76,7 @@ main (int argc, char *argv [])
     };
     zp_curve_options_t curve = { NULL, NULL, NULL, NULL };
     enum { OPT_BATCHES = 256, OPT_MAX_BATCH_BYTES, OPT_CURVE_CERT, OPT_CURVE_ALLOW,
-           OPT_JOURNAL, OPT_FSYNC };
+           OPT_JOURNAL, OPT_FSYNC, OPT_FORMAT };
     static const struct option options [] = {
         { "bind", required_argument, NULL, 'b' },
         { "output", required_argument, NULL, 'o' },
@@ -78,6 +86,7 @@ main (int argc, char *argv [])
         { "curve-allow", required_argument, NULL, OPT_CURVE_ALLOW },
         { "journal", required_argument, NULL, OPT_JOURNAL },
         { "fsync", required_argument, NULL, OPT_FSYNC },
+        { "format", required_argument, NULL, OPT_FORMAT },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -118,6 +127,16 @@ main (int argc, char *argv [])
                 else
                     return zp_usage_error ("--fsync: '%s' is not one of always, second,"
                                            " never", optarg);
+                break;
+            case OPT_FORMAT:
+                if (streq (optarg, "json"))
+                    config.format = SINK_FORMAT_JSON;
+                else
+                if (streq (optarg, "ndjson"))
+                    config.format = SINK_FORMAT_NDJSON;
+                else
+                    return zp_usage_error ("--format: '%s' is not one of json, ndjson",
+                                           optarg);
                 break;
             case 'q': config.verbosity = 0; break;
             case 'v': config.verbosity = 2; break;

@@ -75,6 +75,7 @@ typedef struct {
     int64_t close_deadline_us, close_resend_us;
     int status;
     bool stop;
+    bool unflushed;             //  --format ndjson: result lines not yet flushed
 } self_t;
 
 static done_t *
@@ -108,6 +109,39 @@ s_journal_failed (self_t *self)
 {
     self->status = EX_IOERR;
     self->stop = true;
+}
+
+//  Output that cannot be written ends the sink.
+static void
+s_output_failed (self_t *self)
+{
+    zp_error ("can't write to %s: %s",
+              self->config->output ? self->config->output : "standard output",
+              strerror (errno));
+    self->status = EX_IOERR;
+    self->stop = true;
+}
+
+//  --format ndjson: every result goes out as it is accepted, and what went
+//  out is flushed before the sink waits for more (s_flush_lines).
+static void
+s_write_line (self_t *self, uint64_t batch, const zp_result_t *result)
+{
+    if (self->config->format != SINK_FORMAT_NDJSON || self->stop)
+        return;
+    if (batch_write_result_line (batch, result, self->output))
+        s_output_failed (self);
+    self->unflushed = true;
+}
+
+static void
+s_flush_lines (self_t *self)
+{
+    if (!self->unflushed)
+        return;
+    self->unflushed = false;
+    if ((fflush (self->output) != 0 || ferror (self->output)) && !self->stop)
+        s_output_failed (self);
 }
 
 //  Before an ACK goes out, what it acknowledges is on disk (--fsync always).
@@ -210,7 +244,10 @@ s_finish (self_t *self, batch_t *batch, bool complete)
     if (complete && !batch->started && batch->accepted == 0)
         //  An empty batch: it starts and ends now.
         batch->start_wall = batch->end_wall = zp_wall_s ();
-    if (batch_write_summary (batch, self->output, complete)) {
+    int rc = self->config->format == SINK_FORMAT_NDJSON
+           ? batch_write_summary_line (batch, self->output, complete)
+           : batch_write_summary (batch, self->output, complete);
+    if (rc) {
         zp_error ("can't write the summary to %s: %s",
                   self->config->output ? self->config->output : "standard output",
                   strerror (errno));
@@ -386,12 +423,21 @@ s_on_batch (self_t *self, zmq_msg_t *routing_id, const zp_batch_t *message)
         s_refuse (self, routing_id, "too many batches open at once");
         return;
     }
-    if (!batch->announced)
-        zp_info ("batch %016" PRIx64 ": %" PRIu64 " tasks", message->batch, message->total);
+    bool was_announced = batch->announced, had_total = batch->total_known;
     if (batch_announce (batch, message, zp_wall_s ())) {
         s_refuse (self, routing_id, "BATCH total is below task ids already received");
         return;
     }
+    if (!was_announced && batch->total_known)
+        zp_info ("batch %016" PRIx64 ": %" PRIu64 " tasks", batch->id, batch->total);
+    else
+    if (!was_announced)
+        zp_info ("batch %016" PRIx64 ": a stream; its tasks are still being read",
+                 batch->id);
+    else
+    if (!had_total && batch->total_known)
+        zp_info ("batch %016" PRIx64 ": the stream ended; %" PRIu64 " tasks in all",
+                 batch->id, batch->total);
     s_journal_meta (self, batch);
     //  A connection we have not answered for this batch (a new ventilator,
     //  or the same one reconnected) gets everything; the others what is new.
@@ -441,6 +487,9 @@ s_on_results (self_t *self, zmq_msg_t *routing_id, zp_msg_t *message)
             s_journal_failed (self);
             return;
         }
+        else
+        if (rc == 1)
+            s_write_line (self, batch->id, &result);
     }
     if (batch_complete (batch))
         s_finish (self, batch, true);
@@ -474,6 +523,7 @@ s_on_message (zloop_t *loop, zsock_t *reader, void *arg)
     }
     zmq_msg_close (&routing_id);
     zmq_msg_close (&msg);
+    s_flush_lines (self);
     return self->stop ? -1 : 0;
 }
 
@@ -558,6 +608,14 @@ s_replay (self_t *self)
     if (results || self->reported)
         zp_info ("journal %s: %zu batches open with %" PRIu64 " results, %" PRIu64
                  " finished", self->config->journal, open, results, self->reported);
+    //  A new output has the lines of what the last sink accepted, too.
+    for (size_t i = 0; i < MAX_OPEN; i++)
+        if (self->open [i] && self->config->format == SINK_FORMAT_NDJSON) {
+            if (batch_write_result_lines (self->open [i], self->output))
+                s_output_failed (self);
+            self->unflushed = true;
+        }
+    s_flush_lines (self);
     //  Killed between its last result and its summary: finish it now.
     for (size_t i = 0; i < MAX_OPEN; i++)
         if (self->open [i] && batch_complete (self->open [i]))
