@@ -672,9 +672,14 @@ sink_run (const sink_config_t *config)
             //  Stopped by a signal: report what is there, marked incomplete.
             for (size_t i = 0; i < MAX_OPEN; i++)
                 if (self->open [i] && self->open [i]->announced) {
-                    zp_warn ("stopped with batch %016" PRIx64 " incomplete (%" PRIu64
-                             " of %" PRIu64 " results)", self->open [i]->id,
-                             self->open [i]->accepted, self->open [i]->total);
+                    if (self->open [i]->total_known)
+                        zp_warn ("stopped with batch %016" PRIx64 " incomplete (%" PRIu64
+                                 " of %" PRIu64 " results)", self->open [i]->id,
+                                 self->open [i]->accepted, self->open [i]->total);
+                    else
+                        zp_warn ("stopped with batch %016" PRIx64 " incomplete (%" PRIu64
+                                 " results; its stream had not ended)", self->open [i]->id,
+                                 self->open [i]->accepted);
                     s_finish (self, self->open [i], false);
                     if (!status)
                         status = EX_TEMPFAIL;
