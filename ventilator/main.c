@@ -90,8 +90,9 @@ main (int argc, char *argv [])
 "the batch is, and exit when the sink has every result.\n",
 "Exit status: 0 the batch is done; 65 done, but input lines were rejected;\n"
 "64 usage; 66 input can't be opened; 69 can't bind or connect; 74 read error;\n"
-"75 interrupted before the batch was done; 78 a CURVE certificate or the\n"
-"allow directory can't be used, or the config file is bad.\n",
+"75 interrupted before the batch was done; 77 the sink refused our CURVE key;\n"
+"78 a CURVE certificate or the allow directory can't be used, or the config\n"
+"file is bad.\n",
         options, s_check };
     zp_log_init ("ventilator", 1);
     zp_options_t *parser = zp_options_new (&spec);
