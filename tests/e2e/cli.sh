@@ -99,9 +99,9 @@ usage_error "journal|argument"               sink "${S[@]}" --journal
 
 # --help and -h: status 0, every long option documented (stdout or stderr).
 declare -A LONG=(
-    [ventilator]="--bind --sink --count --input --iterations --max-length --min-workers --heartbeat-timeout --task-timeout --resume --quiet --verbose --help --version"
-    [worker]="--ventilator --sink --processes --engine --heartbeat --task-timeout --quiet --verbose --help --version"
-    [sink]="--bind --output --batches --journal --fsync --quiet --verbose --help --version"
+    [ventilator]="--bind --sink --count --input --iterations --max-length --min-workers --heartbeat-timeout --task-timeout --resume --config --print-config --quiet --verbose --help --version"
+    [worker]="--ventilator --sink --processes --engine --heartbeat --task-timeout --config --print-config --quiet --verbose --help --version"
+    [sink]="--bind --output --batches --journal --fsync --config --print-config --quiet --verbose --help --version"
 )
 for stage in ventilator worker sink; do
     for flag in --help -h; do
