@@ -8,6 +8,8 @@
 #include "zp_options.h"
 #include "zp_util.h"
 
+//  --log-syslog: our log lines go to syslog instead of standard error.
+static bool log_syslog = false;
 static sink_config_t config = {
     .bind = "tcp://*:5558",
     .output = NULL,
@@ -71,6 +73,10 @@ main (int argc, char *argv [])
             "(reloaded when it changes)"),
         ZP_OPTION_CONFIG ("read options from the 'sink' section of this\n"
             "ZPL file first (annotated example:\ndocs/sink.zpl); the command line wins"),
+        ZP_OPTION_FLAG ("log-syslog", 0, &log_syslog,
+            "send log lines to syslog (facility daemon, ident\n"
+            "the stage's name, with the pid) instead of\n"
+            "standard error"),
         ZP_OPTION_SET ("quiet", 'q', &config.verbosity, 0, "log errors and warnings only"),
         ZP_OPTION_SET ("verbose", 'v', &config.verbosity, 2, "log debug detail"),
         ZP_OPTION_PRINT,
@@ -109,6 +115,8 @@ main (int argc, char *argv [])
         //  zsys_init points czmq's log at stdout: set ours up after it.
         zsys_init ();
         zp_log_init ("sink", config.verbosity);
+        if (log_syslog)
+            zp_log_syslog ();
         config.curve = zp_curve_new (&curve, &status);
         if (config.curve) {
             status = sink_run (&config);

@@ -491,6 +491,8 @@ s_on_results (self_t *self, zmq_msg_t *routing_id, zp_msg_t *message)
         if (rc == 1)
             s_write_line (self, batch->id, &result);
     }
+    zp_debug ("batch %016" PRIx64 ": %u results from %s/%u; %" PRIu64 " accepted so far",
+              batch->id, results->count, results->host, results->pid, batch->accepted);
     if (batch_complete (batch))
         s_finish (self, batch, true);
 }
