@@ -11,6 +11,9 @@ sink
     bind = "tcp://*:5558"
     #   Summaries go here ('-' = standard output).
     output = "-"
+    #   json: one document per batch when it is complete; ndjson: one line
+    #   per result as it comes, then a summary line per batch.
+    format = json
     #   Exit after this many batches; 0 serves until stopped.
     batches = 1
     #   Append every accepted result here before acknowledging it, and
@@ -23,5 +26,7 @@ sink
     #   CURVE on every link:
     #   curve-cert = "/etc/zpipe/sink.cert"
     #   curve-allow = "/etc/zpipe/clients"
+    #   Log to syslog (facility daemon) instead of standard error.
+    log-syslog = false
     quiet = false
     verbose = false
