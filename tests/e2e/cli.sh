@@ -96,12 +96,13 @@ usage_error "bind|'b'|-b|argument"           sink -b
 usage_error 'fsync.*sometimes'               sink "${S[@]}" --fsync sometimes
 usage_error 'journal'                        sink "${S[@]}" --journal ''
 usage_error "journal|argument"               sink "${S[@]}" --journal
+usage_error 'format.*xml'                    sink "${S[@]}" --format xml
 
 # --help and -h: status 0, every long option documented (stdout or stderr).
 declare -A LONG=(
-    [ventilator]="--bind --sink --count --input --iterations --max-length --min-workers --heartbeat-timeout --task-timeout --resume --config --print-config --quiet --verbose --help --version"
-    [worker]="--ventilator --sink --processes --engine --heartbeat --task-timeout --config --print-config --quiet --verbose --help --version"
-    [sink]="--bind --output --batches --journal --fsync --config --print-config --quiet --verbose --help --version"
+    [ventilator]="--bind --sink --count --input --iterations --max-length --min-workers --heartbeat-timeout --task-timeout --resume --config --print-config --log-syslog --quiet --verbose --help --version"
+    [worker]="--ventilator --sink --processes --engine --heartbeat --task-timeout --config --print-config --log-syslog --quiet --verbose --help --version"
+    [sink]="--bind --output --format --batches --journal --fsync --config --print-config --log-syslog --quiet --verbose --help --version"
 )
 for stage in ventilator worker sink; do
     for flag in --help -h; do
