@@ -70,6 +70,7 @@ $(BIN)/zpipe-keygen: $(B)/keygen/main.o
 # A unit test of a stage's class names its object here and links it too.
 $(B)/tests/test_ledger: $(B)/ventilator/ledger.o
 $(B)/tests/test_journal: $(B)/sink/journal.o $(B)/sink/batch.o
+$(B)/tests/test_stream: $(B)/sink/batch.o
 
 $(B)/tests/%: tests/unit/%.c $(SHARED_OBJ) Makefile
 	@mkdir -p $(dir $@)
