@@ -92,32 +92,31 @@ typedef struct {
     zhashx_t *workers;          //  routing id (hex) -> worker_t
     zhashx_t *replacements;     //  "host/pid" of every restarted process seen
     uint32_t next_serial;
+    int stream_fd;              //  the input, while it is a stream being read
     uint64_t worker_restarts;
     bool sink_ready, started, complete;
+    //  Input that is not a regular file (a pipe, a FIFO, a terminal) is a
+    //  stream: read as it comes, tasks handed out as lines complete, the
+    //  total told to the sink at its end.
+    bool streaming;             //  the input is a stream
+    bool ended;                 //  its end was reached (always, for a file)
+    bool stream_polled;         //  stream_fd is in the loop (not paused)
     int64_t start_us, batch_sent_us, created_us;
     int64_t sink_heard_us, sink_up_since_us;
     uint64_t sink_accepted;     //  the sink's count in its last ACK
     uint64_t told_redelivered;  //  the counters in our last BATCH
     uint64_t told_restarts;
+    uint64_t told_total;        //  tasks so far, in our last BATCH
     bool said_waiting;
     bool shut_out;              //  the sink refused our CURVE key
+    int status;                 //  a read error ends the loop with this
     uint64_t refused;           //  malformed messages dropped
     zp_ratelimit_t refusals;
-
-    //  Input that is not a regular file (a pipe, a FIFO, a terminal) is a
-    //  stream: read as it comes, tasks handed out as lines complete, the
-    //  total told to the sink at its end.
     zloop_t *loop;
-    bool streaming;             //  the input is a stream
-    bool ended;                 //  its end was reached (always, for a file)
-    int stream_fd;
     const char *stream_name;
     zp_input_t *parser;
-    uint8_t *chunk;
+    uint8_t *chunk;             //  read buffer
     zmq_pollitem_t stream_item;
-    bool stream_polled;         //  the fd is in the loop (not paused)
-    uint64_t told_total;        //  tasks so far, in our last BATCH
-    int status;                 //  a read error ends the loop with this
 } self_t;
 
 //  --- Input --------------------------------------------------------------------

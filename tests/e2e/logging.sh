@@ -33,7 +33,7 @@ for stage in sink ventilator worker; do
     [[ $stage == ventilator ]] && pid=$VENT
     [[ $stage == worker ]] && pid=$WORKER
     bad=$(grep -Evc "$LINE_RE$stage\\[[0-9]+\\]: " "$T_DIR/$stage.err")
-    check_eq "stderr: every $stage line is '<level>: <date> $stage[<pid>]: ...'" "$bad" 0
+    check_eq "stderr: every $stage line is '<level>: <date> ${stage}[<pid>]: ...'" "$bad" 0
     if [[ $stage == worker ]]; then
         # The supervisor and its processes: the pid says which wrote it.
         check "stderr: the worker's supervisor logs with its own pid" \

@@ -13,9 +13,10 @@ need_bins
 # escapes allowed) to FD, then wait until the sink's NDJSON OUTPUT has the
 # result of that task before writing the next: results come before EOF.
 # Every line is also appended to INPUT-COPY for check.py. Returns 1 (and says
-# which) if a result does not come within $WAIT seconds.
+# which) if a result does not come within $WAIT seconds. The first line is
+# task $FIRST_TASK (default 0).
 feed_and_wait() {
-    local fd=$1 output=$2 copy=$3 task=0 line
+    local fd=$1 output=$2 copy=$3 task=${FIRST_TASK:-0} line
     shift 3
     for line in "$@"; do
         printf '%b\n' "$line" >&"$fd"
@@ -212,7 +213,48 @@ stop "$VENT" 10
 check_eq "stopped: the ventilator, stopped without its sink, exits 75" "$STATUS" 75
 stop "$WORKER" 10
 
-# 6. --resume cannot read a stream again: refused, naming the input.
+# 6. A sink killed mid-stream and started again on its journal, with a new
+# output: that output has every result once (what the first sink had comes
+# first, from the journal) and the summary.
+case_dir journal
+free_ports 2
+T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+mkfifo "$T_DIR/fifo"
+: >"$T_DIR/input.txt"
+start_bg sink.1 "$BIN/sink" -b "$R" --format ndjson --journal "$T_DIR/journal" \
+    -o "$T_DIR/out-1.ndjson"
+SINK=$LAST_PID
+start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 1
+WORKER=$LAST_PID
+start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_DIR/fifo" -N 100
+VENT=$LAST_PID
+exec {feed}<>"$T_DIR/fifo"
+if feed_and_wait "$feed" "$T_DIR/out-1.ndjson" "$T_DIR/input.txt" one two; then
+    ok "journal: the first sink writes two results"
+else
+    not_ok "journal: the first sink writes two results"
+fi
+kill -KILL "$SINK"
+wait_pid "$SINK" 10
+# Started with our end of the FIFO closed, or closing it would be no EOF.
+start_bg sink.2 "$BIN/sink" -b "$R" --format ndjson --journal "$T_DIR/journal" \
+    -o "$T_DIR/out-2.ndjson" {feed}>&-
+SINK=$LAST_PID
+# Task 2 is the first new one: its line comes after the two replayed.
+if FIRST_TASK=2 feed_and_wait "$feed" "$T_DIR/out-2.ndjson" "$T_DIR/input.txt" three; then
+    ok "journal: the restarted sink takes the stream's next line"
+else
+    not_ok "journal: the restarted sink takes the stream's next line"
+    diag_file "$T_DIR/sink.2.err"
+fi
+exec {feed}>&-
+expect_exit "journal: the ventilator exits 0" "$VENT" "$WAIT" 0
+expect_exit "journal: the restarted sink exits 0" "$SINK" 15 0
+check_summary "journal: the new output alone has every result once, and the summary" \
+    --ndjson --summary "$T_DIR/out-2.ndjson" --input "$T_DIR/input.txt" --iterations 100
+stop "$WORKER" 10
+
+# 7. --resume cannot read a stream again: refused, naming the input.
 case_dir resume-stream
 mkfifo "$T_DIR/fifo"
 free_ports 2
