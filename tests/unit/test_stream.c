@@ -11,6 +11,7 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,4 +216,63 @@ Test (ndjson, summary_line_and_the_held_results)
     cr_assert_not_null (json_object_get (summary, "totaltime_in_s"));
     json_decref (summary);
     batch_destroy (&batch);
+}
+
+//  The hand-written line is, byte for byte, what jansson writes.
+Test (ndjson, the_line_is_what_jansson_writes)
+{
+    static const char *const inputs [] = {
+        "plain", "with \"quotes\" and \\ backslash", "tab\tnewline\ncr\r",
+        "control \x01\x1f\x7f", "h\xc3\xa9llo \xe6\x97\xa5\xf0\x9f\x98\x80", "/slash",
+        "latin-1 caf\xe9", "overlong \xc0\xaf", "surrogate \xed\xa0\x80", "\xff"
+    };
+    size_t count = sizeof inputs / sizeof inputs [0];
+    for (size_t i = 0; i <= count + 1; i++) {
+        char *input;
+        size_t input_size;
+        if (i < count) {
+            input = strdup (inputs [i]);
+            input_size = strlen (input);
+        }
+        else {
+            //  Longer than the writer's buffer; with a NUL, and once invalid.
+            input_size = 100000;
+            input = (char *) malloc (input_size);
+            for (size_t k = 0; k < input_size; k++)
+                input [k] = (char) ('a' + k % 26);
+            input [5] = 0;
+            if (i == count + 1)
+                input [70000] = (char) 0xfe;
+        }
+        zp_result_t result = s_result (i * 1000003, input, input_size);
+        char *text;
+        size_t size;
+        FILE *file = open_memstream (&text, &size);
+        cr_assert_eq (batch_write_result_line (0xfedcba9876543210ULL, &result, file), 0);
+        fclose (file);
+
+        json_t *line = json_pack ("{s:s, s:I}", "batch", "fedcba9876543210",
+                                  "task", (json_int_t) (i * 1000003));
+        json_t *text_input = json_stringn (input, input_size);
+        if (text_input)
+            json_object_set_new (line, "input", text_input);
+        else {
+            unsigned char *encoded = (unsigned char *) malloc (4 * input_size / 3 + 8);
+            EVP_EncodeBlock (encoded, (const unsigned char *) input, (int) input_size);
+            json_object_set_new (line, "input_base64", json_string ((const char *) encoded));
+            free (encoded);
+        }
+        json_object_set_new (line, "hash", json_string (HASH));
+        char *expected = json_dumps (line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        cr_assert_not_null (expected);
+        cr_assert_eq (size, strlen (expected) + 1, "input %zu: %zu bytes, expected %zu", i,
+                      size, strlen (expected) + 1);
+        cr_assert (memcmp (text, expected, size - 1) == 0, "input %zu: got %.80s, expected %.80s",
+                   i, text, expected);
+        cr_assert_eq (text [size - 1], '\n');
+        free (expected);
+        json_decref (line);
+        free (text);
+        free (input);
+    }
 }
