@@ -809,7 +809,6 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
 
 static int s_on_input (zloop_t *loop, zmq_pollitem_t *item, void *arg);
 
-
 //  Read the stream while few tasks wait; pause while many do, so that a
 //  writer faster than the workers is held back by its pipe, not queued here.
 static void
