@@ -48,6 +48,8 @@
 //  RESULTS frames libzmq queues for the sink; beyond that they wait in the
 //  outbox (bounded by MAX_SLOTS), so a slow sink's backlog stays small.
 #define RESULTS_HWM 16
+//  How often to try the ventilator's endpoint while it is not there.
+#define RECONNECT_MS 20
 
 typedef struct {
     uint64_t batch;
@@ -502,6 +504,10 @@ worker_process_run (const worker_config_t *config)
     s_adapt_capacity (self);
 
     self->tasks = zp_socket (ZMQ_DEALER, NULL, false, (int64_t) ZP_MAX_FRAME_BYTES, &status);
+    //  Workers wait for a ventilator that is not there yet: try every
+    //  RECONNECT_MS rather than libzmq's 100 ms, which a batch's start paid.
+    if (self->tasks)
+        zsock_set_reconnect_ivl (self->tasks, RECONNECT_MS);
     if (!self->tasks
     ||  zp_curve_client (config->curve, self->tasks, ZP_CURVE_TO_VENTILATOR,
                          config->ventilator, &status)
