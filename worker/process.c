@@ -29,7 +29,11 @@
 #include <unistd.h>
 
 //  Most tasks a process holds at once; the slots are allocated up front.
-#define MAX_SLOTS 4096
+//  With tiny tasks a process holds this many, and its memory follows:
+//  1024 is 4 ms or more of work at the rate a process gets through tiny
+//  tasks, plenty to cover a round trip to the ventilator, and keeps a
+//  process's peak RSS at 7.4 MiB where 4096 took it to 9.0 MiB.
+#define MAX_SLOTS 1024
 //  Target length of one engine slice, and of the work a process holds
 //  queued beyond its lanes.
 #define SLICE_US  5000
