@@ -33,6 +33,7 @@
 #include "zp_hash_impl.h"
 #include "zp_util.h"
 
+#include <endian.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -352,11 +353,11 @@ zp_engine_busy (const zp_engine_t *self)
 static void
 s_lane_put (zp_engine_t *self, size_t l, const uint8_t digest [SHA512_SIZE])
 {
+    //  SHA-512 words are big-endian: one load and byte swap each.
     for (size_t w = 0; w < 8; w++) {
-        uint64_t word = 0;
-        for (size_t b = 0; b < 8; b++)
-            word = (word << 8) | digest [8 * w + b];
-        self->state [w * self->lanes + l] = word;
+        uint64_t word;
+        memcpy (&word, digest + 8 * w, sizeof word);
+        self->state [w * self->lanes + l] = be64toh (word);
     }
 }
 
@@ -364,9 +365,8 @@ static void
 s_lane_get (const zp_engine_t *self, size_t l, uint8_t digest [SHA512_SIZE])
 {
     for (size_t w = 0; w < 8; w++) {
-        uint64_t word = self->state [w * self->lanes + l];
-        for (size_t b = 0; b < 8; b++)
-            digest [8 * w + b] = (uint8_t) (word >> (56 - 8 * b));
+        uint64_t word = htobe64 (self->state [w * self->lanes + l]);
+        memcpy (digest + 8 * w, &word, sizeof word);
     }
 }
 
@@ -477,9 +477,10 @@ zp_engine_take (zp_engine_t *self, uint64_t *tag, char hex [ZP_HASH_HEX_SIZE])
         lane_t *lane = &self->lane [l];
         if (lane->busy && lane->remaining == 0) {
             uint8_t digest [SHA512_SIZE];
-            for (size_t w = 0; w < 8; w++)
-                for (size_t b = 0; b < 8; b++)
-                    digest [8 * w + b] = (uint8_t) (lane->result [w] >> (56 - 8 * b));
+            for (size_t w = 0; w < 8; w++) {
+                uint64_t word = htobe64 (lane->result [w]);
+                memcpy (digest + 8 * w, &word, sizeof word);
+            }
             s_hex_encode (digest, hex);
             *tag = lane->tag;
             lane->busy = false;

@@ -325,6 +325,20 @@ s_send_batch (self_t *self)
     }
 }
 
+//  The first BATCH goes the moment the link to the sink is up: with
+//  ZMQ_IMMEDIATE the socket turns writable only then. Left to the tick it
+//  went up to TICK_MS later, and no task goes out before the sink answers.
+static int
+s_on_sink_up (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    self_t *self = (self_t *) arg;
+    if (!self->batch_sent_us)
+        s_send_batch (self);
+    if (self->batch_sent_us)
+        zloop_poller_end (loop, item);
+    return 0;
+}
+
 static void s_dispatch (self_t *self);
 static void s_pace_stream (self_t *self);
 static void s_reconcile (self_t *self, worker_t *worker, uint64_t *ids, size_t count);
@@ -947,6 +961,9 @@ ventilator_run (const ventilator_config_t *config)
     self->loop = loop;
     zloop_reader (loop, self->router, s_on_workers, self);
     zloop_reader (loop, self->dealer, s_on_sink, self);
+    zmq_pollitem_t sink_up = { zsock_resolve (self->dealer), 0, ZMQ_POLLOUT, 0 };
+    if (!self->batch_sent_us)
+        zloop_poller (loop, &sink_up, s_on_sink_up, self);
     zloop_timer (loop, TICK_MS, 0, s_on_tick, self);
     s_pace_stream (self);
     zloop_start (loop);
