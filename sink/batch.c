@@ -212,6 +212,7 @@ batch_accept (batch_t *self, const char *host, uint32_t pid, const zp_result_t *
     record->input_size = (uint32_t) result->input_size;
     record->output_size = (uint32_t) result->output_size;
     record->status = result->status;
+    record->attempts = result->attempts;
     record->worker = worker;
     record->have = true;
     if (result->input_size)
@@ -414,20 +415,33 @@ s_out_base64 (out_t *out, const uint8_t *bytes, size_t size)
 
 //  One element of "data": {"<input>": "<output>"}, or, for an input that is
 //  not valid UTF-8 (JSON cannot carry it as a string),
-//  {"input_base64": "<base64>", "hash": "<output>"}. Returns -1 (EILSEQ)
-//  for an output that is not valid UTF-8, which jansson refused too.
+//  {"input_base64": "<base64>", "hash": "<output>"}. An output that is not
+//  valid UTF-8 (a handler's result can be any bytes) makes it
+//  {"input": "<input>", "output_base64": "<base64>"} (or "input_base64").
 static int
 s_out_entry (out_t *out, const uint8_t *input, size_t input_size,
              const uint8_t *output, size_t output_size)
 {
     //  What follows a plain prefix starts on a character boundary.
     size_t output_plain = s_plain_prefix (output, output_size);
-    if (!s_utf8_valid (output + output_plain, output_size - output_plain)) {
-        errno = EILSEQ;
-        return -1;
-    }
     size_t input_plain = s_plain_prefix (input, input_size);
-    if (s_utf8_valid (input + input_plain, input_size - input_plain)) {
+    bool input_text = s_utf8_valid (input + input_plain, input_size - input_plain);
+    if (!s_utf8_valid (output + output_plain, output_size - output_plain)) {
+        if (input_text) {
+            s_out_literal (out, "{\"input\": ");
+            s_out_string (out, input, input_size, input_plain);
+            s_out_literal (out, ", \"output_base64\": \"");
+        }
+        else {
+            s_out_literal (out, "{\"input_base64\": \"");
+            s_out_base64 (out, input, input_size);
+            s_out_literal (out, "\", \"output_base64\": \"");
+        }
+        s_out_base64 (out, output, output_size);
+        s_out_literal (out, "\"}");
+        return 0;
+    }
+    if (input_text) {
         s_out_literal (out, "{");
         s_out_string (out, input, input_size, input_plain);
         s_out_literal (out, ": ");
@@ -443,10 +457,11 @@ s_out_entry (out_t *out, const uint8_t *input, size_t input_size,
 }
 
 //  One element of "data" for a task that failed: {"input": "<input>",
-//  "error": "<reason>"}, "input_base64" for an input that is not UTF-8.
+//  "error": "<reason>", "attempts": N}, "input_base64" for an input that is
+//  not UTF-8; attempts is how many times a handler started it.
 static json_t *
 s_failed_entry (const uint8_t *input, size_t input_size, const uint8_t *reason,
-                size_t reason_size)
+                size_t reason_size, uint8_t attempts)
 {
     json_t *entry = json_object ();
     if (!entry)
@@ -478,6 +493,7 @@ s_failed_entry (const uint8_t *input, size_t input_size, const uint8_t *reason,
         }
     }
     json_object_set_new (entry, "error", why ? why : json_null ());
+    json_object_set_new (entry, "attempts", json_integer (attempts));
     return entry;
 }
 
@@ -517,7 +533,7 @@ batch_write_summary (const batch_t *self, FILE *file, bool complete)
         //  Failed tasks are rare: jansson writes them.
         failed++;
         json_t *entry = s_failed_entry (input, record->input_size, input + record->input_size,
-                                        record->output_size);
+                                        record->output_size, record->attempts);
         s_out_flush (&out);
         if (!entry) {
             free (out.data);
