@@ -57,6 +57,7 @@ typedef struct {
     size_t size, allocated;
     uint64_t busy_ns;           //  its share of the engine's time so far
     uint64_t frame;             //  SLOT_DONE: the outbox frame that carries it
+    uint32_t attempts;          //  this run included (handler crashes before + 1)
     uint8_t state;
 } slot_t;
 
@@ -67,7 +68,8 @@ typedef struct {
 
 typedef struct {
     const worker_config_t *config;
-    zp_engine_t *engine;
+    zp_engine_t *engine;        //  the built-in sha512-chain, or
+    runner_t *runner;           //  a library or command handler in a thread
     zsock_t *tasks;             //  to the ventilator
     zsock_t *results;           //  to the sink
     zchunk_t *out;              //  RESULTS being built
@@ -142,7 +144,8 @@ s_send_ready (self_t *self, uint8_t flags)
         .held_n = held_n
     };
     snprintf (ready.host, sizeof ready.host, "%s", zp_hostname ());
-    snprintf (ready.engine, sizeof ready.engine, "%s", zp_engine_name (self->engine));
+    snprintf (ready.engine, sizeof ready.engine, "%s", self->engine
+              ? zp_engine_name (self->engine) : handler_name (&self->config->handler));
     zp_ready_encode (self->ctl, &ready, list);
     zmq_send (zsock_resolve (self->tasks), zchunk_data (self->ctl), zchunk_size (self->ctl),
               ZMQ_DONTWAIT);
@@ -238,6 +241,7 @@ s_add_result (self_t *self, uint32_t index, uint8_t status, const void *output,
     zp_result_t result = {
         .task = slot->task, .status = status, .iterations = slot->iterations,
         .elapsed_ns = slot->busy_ns,
+        .attempts = (uint8_t) (slot->attempts > ZP_MAX_ATTEMPTS ? ZP_MAX_ATTEMPTS : slot->attempts),
         .input = slot->input, .input_size = slot->size,
         .output = (const uint8_t *) output, .output_size = output_size
     };
@@ -264,6 +268,26 @@ s_refuse_task (self_t *self, uint32_t index)
     zp_warn_limited (&self->refusals, "refused task %" PRIu64 " of batch %016" PRIx64 ": %"
                      PRIu64 " iterations, above --max-iterations %" PRIu64, slot->task,
                      slot->batch, slot->iterations, self->config->max_iterations);
+}
+
+//  A task that crashed its handler --max-attempts times is not run again:
+//  it becomes a failed result that says so.
+static void
+s_fail_crashed (self_t *self, uint32_t index, int signal_number)
+{
+    slot_t *slot = &self->slots [index];
+    char reason [160];
+    int size = snprintf (reason, sizeof reason, "the handler crashed on this task %u times"
+                         " (last: %s %d, %s); --max-attempts is %" PRIu64, slot->attempts,
+                         signal_number ? "signal" : "exit", signal_number,
+                         signal_number ? strsignal (signal_number) : "no signal",
+                         self->config->max_attempts);
+    if (size < 0 || (size_t) size >= sizeof reason)
+        size = (int) sizeof reason - 1;
+    slot->busy_ns = 0;
+    s_add_result (self, index, ZP_STATUS_FAILED, reason, (size_t) size);
+    zp_warn ("task %" PRIu64 " of batch %016" PRIx64 " crashed the handler %u times;"
+             " reported as failed", slot->task, slot->batch, slot->attempts);
 }
 
 //  --- Tasks in -----------------------------------------------------------------
@@ -309,10 +333,22 @@ s_take_tasks (self_t *self, zp_msg_t *msg)
         slot->batch = ref.batch;
         slot->task = ref.task;
         slot->iterations = task.iterations;
+        slot->attempts = 1;
         if (slot->iterations > self->config->max_iterations) {
             s_refuse_task (self, index);
             refused++;
             continue;
+        }
+        if (self->runner && self->config->crashlog) {
+            int signal_number = 0;
+            uint32_t crashes = crashlog_attempts (self->config->crashlog, ref, &signal_number);
+            slot->attempts = crashes + 1;
+            if (crashes >= self->config->max_attempts) {
+                slot->attempts = crashes;
+                s_fail_crashed (self, index, signal_number);
+                refused++;
+                continue;
+            }
         }
         slot->state = SLOT_WAITING;
         self->waiting [(self->waiting_head + self->waiting_size++) % MAX_SLOTS] = index;
@@ -350,9 +386,41 @@ s_receive (self_t *self)
 
 //  --- The engine ------------------------------------------------------------
 
+//  A handler in its thread: hand it what waits, up to a call's worth,
+//  and mark those tasks as the ones a crash would be blamed on.
+static void
+s_fill_runner (self_t *self)
+{
+    while (self->waiting_size && runner_free (self->runner)) {
+        uint32_t index = self->waiting [self->waiting_head];
+        self->waiting_head = (self->waiting_head + 1) % MAX_SLOTS;
+        self->waiting_size--;
+        slot_t *slot = &self->slots [index];
+        runner_load (self->runner, slot->input, slot->size, slot->task, slot->iterations, index);
+        slot->busy_ns = 0;
+        slot->state = SLOT_RUNNING;
+        self->running [self->running_size++] = index;
+    }
+    if (self->running_size && runner_idle (self->runner)) {
+        if (self->config->crashlog && self->config->handler.library) {
+            zp_ref_t refs [HANDLER_MAX_BATCH];
+            for (size_t i = 0; i < self->running_size; i++)
+                refs [i] = (zp_ref_t) { self->slots [self->running [i]].batch,
+                                        self->slots [self->running [i]].task };
+            crashlog_running (self->config->crashlog, self->config->index, refs,
+                              self->running_size);
+        }
+        runner_start (self->runner);
+    }
+}
+
 static void
 s_fill_lanes (self_t *self)
 {
+    if (self->runner) {
+        s_fill_runner (self);
+        return;
+    }
     while (self->waiting_size && zp_engine_free (self->engine)) {
         uint32_t index = self->waiting [self->waiting_head];
         self->waiting_head = (self->waiting_head + 1) % MAX_SLOTS;
@@ -372,8 +440,36 @@ s_fill_lanes (self_t *self)
 //  Take every finished chain into RESULTS, sealed into the outbox per
 //  batch; returns how many.
 static uint32_t
+s_collect_runner (self_t *self)
+{
+    uint32_t collected = 0;
+    runner_result_t result;
+    while (runner_take (self->runner, &result) == 0) {
+        uint32_t index = (uint32_t) result.tag;
+        slot_t *slot = &self->slots [index];
+        for (size_t i = 0; i < self->running_size; i++)
+            if (self->running [i] == index) {
+                self->running [i] = self->running [--self->running_size];
+                break;
+            }
+        slot->busy_ns = result.busy_ns;
+        s_add_result (self, index, result.ok ? ZP_STATUS_OK : ZP_STATUS_FAILED,
+                      result.output, result.output_size);
+        double took_us = (double) slot->busy_ns / 1000;
+        self->task_us = self->task_us == 0 ? took_us : 0.9 * self->task_us + 0.1 * took_us;
+        collected++;
+    }
+    if (collected && self->running_size == 0 && self->config->crashlog)
+        crashlog_running (self->config->crashlog, self->config->index, NULL, 0);
+    s_seal (self);
+    return collected;
+}
+
+static uint32_t
 s_collect (self_t *self)
 {
+    if (self->runner)
+        return s_collect_runner (self);
     uint32_t collected = 0;
     uint64_t index;
     char hex [ZP_HASH_HEX_SIZE];
@@ -400,7 +496,8 @@ s_collect (self_t *self)
 static void
 s_adapt_capacity (self_t *self)
 {
-    uint64_t lanes = zp_engine_lanes (self->engine);
+    uint64_t lanes = self->engine ? zp_engine_lanes (self->engine)
+                                  : runner_lanes (self->runner);
     uint64_t capacity = lanes;
     if (self->task_us > 0 && self->task_us < QUEUE_US)
         capacity = lanes + lanes * (uint64_t) (QUEUE_US / (self->task_us + 1));
@@ -476,7 +573,10 @@ worker_process_run (const worker_config_t *config)
     signal (SIGINT, SIG_IGN);
     signal (SIGHUP, SIG_IGN);
 
-    self->engine = zp_engine_new (config->engine);
+    if (handler_is_builtin (&config->handler))
+        self->engine = zp_engine_new (config->engine);
+    else
+        self->runner = runner_new (&config->handler, config->task_timeout_s);
     self->slots = (slot_t *) calloc (MAX_SLOTS, sizeof (slot_t));
     self->waiting = (uint32_t *) calloc (MAX_SLOTS, sizeof (uint32_t));
     self->free_slots = (uint32_t *) calloc (MAX_SLOTS, sizeof (uint32_t));
@@ -486,7 +586,7 @@ worker_process_run (const worker_config_t *config)
     self->returning = (zp_ref_t *) calloc (MAX_SLOTS, sizeof (zp_ref_t));
     self->out = zchunk_new (NULL, 65536);
     self->ctl = zchunk_new (NULL, 4096);
-    if (!self->engine || !self->slots || !self->waiting || !self->free_slots || !self->sealing
+    if ((!self->engine && !self->runner) || !self->slots || !self->waiting || !self->free_slots || !self->sealing
     ||  !self->outbox || !self->held || !self->returning || !self->out || !self->ctl) {
         zp_error ("can't set up the worker process (out of memory, or no engine)");
         status = EX_OSERR;
@@ -511,8 +611,12 @@ worker_process_run (const worker_config_t *config)
     if (zp_curve_client (config->curve, self->results, ZP_CURVE_TO_SINK, config->sink, &status)
     ||  zp_attach (self->results, config->sink, false, &status))
         goto done;
-    zp_debug ("engine %s, %zu lanes%s", zp_engine_name (self->engine),
-              zp_engine_lanes (self->engine), config->replaces ? " (a restart)" : "");
+    if (self->engine)
+        zp_debug ("engine %s, %zu lanes%s", zp_engine_name (self->engine),
+                  zp_engine_lanes (self->engine), config->replaces ? " (a restart)" : "");
+    else
+        zp_debug ("handler %s, %zu tasks a call%s", handler_name (&config->handler),
+                  runner_lanes (self->runner), config->replaces ? " (a restart)" : "");
     s_send_ready (self, ZP_READY_HELD);
 
     while (!zp_curve_shut_out (config->curve)) {
@@ -524,16 +628,23 @@ worker_process_run (const worker_config_t *config)
         if (self->draining
         &&  (!s_holds_anything (self) || zp_mono_us () >= self->deadline_us))
             break;
-        bool busy = zp_engine_busy (self->engine) > 0;
+        //  The engine runs in this thread (poll, then a slice); a handler
+        //  runs in its own and says when it is done through its fd.
+        bool busy = self->engine && zp_engine_busy (self->engine) > 0;
         int64_t wait_us = self->next_heartbeat_us - zp_mono_us ();
         int timeout = busy ? 0 : (wait_us > 0 ? (int) (wait_us / 1000) + 1 : 0);
         if (self->outbox_size && timeout > OUTBOX_RETRY_MS)
             timeout = OUTBOX_RETRY_MS;
-        zmq_pollitem_t items [] = {
-            { zsock_resolve (self->tasks), 0, ZMQ_POLLIN, 0 },
-            { zsock_resolve (self->results), 0, ZMQ_POLLOUT, 0 }
+        zmq_pollitem_t items [3] = {
+            { zsock_resolve (self->tasks), 0, ZMQ_POLLIN, 0 }
         };
-        if (zmq_poll (items, self->outbox_size ? 2 : 1, timeout) == -1) {
+        int count = 1;
+        if (self->runner)
+            items [count++] = (zmq_pollitem_t) { NULL, runner_fd (self->runner), ZMQ_POLLIN, 0 };
+        if (self->outbox_size)
+            items [count++] = (zmq_pollitem_t) { zsock_resolve (self->results), 0,
+                                                 ZMQ_POLLOUT, 0 };
+        if (zmq_poll (items, count, timeout) == -1) {
             if (zmq_errno () == EINTR)
                 continue;       //  a signal: looked at above
             zp_error ("zmq_poll: %s", zmq_strerror (zmq_errno ()));
@@ -542,13 +653,13 @@ worker_process_run (const worker_config_t *config)
         if (items [0].revents & ZMQ_POLLIN)
             s_receive (self);
         s_fill_lanes (self);
-        if (zp_engine_busy (self->engine))
+        if (self->engine && zp_engine_busy (self->engine))
             s_run_slice (self);
         uint32_t collected = s_collect (self);
         //  Short tasks: while more wait, run them in the same round (up to
         //  ROUND_US and ROUND_RESULTS), so that one READY accounts for many
         //  results instead of one lane-full each.
-        if (collected && self->waiting_size) {
+        if (collected && self->waiting_size && self->engine) {
             int64_t round_end = zp_mono_us () + ROUND_US;
             while (self->waiting_size && collected < ROUND_RESULTS
                    && zp_mono_us () < round_end) {
@@ -559,6 +670,8 @@ worker_process_run (const worker_config_t *config)
         }
         if (collected)
             s_adapt_capacity (self);
+        if (self->runner)
+            s_fill_lanes (self);
         if (self->outbox_size && s_send_outbox (self)) {
             s_fill_lanes (self);
             s_send_ready (self, 0);
@@ -598,6 +711,7 @@ done:
     zchunk_destroy (&self->out);
     zchunk_destroy (&self->ctl);
     zp_engine_destroy (&self->engine);
+    runner_destroy (&self->runner);
     if (self->slots)
         for (uint32_t i = 0; i < MAX_SLOTS; i++)
             free (self->slots [i].input);

@@ -1,0 +1,60 @@
+/*  crashlog - which tasks crashed a handler, and how often.
+
+    Shared memory (MAP_SHARED, made by the supervisor before it forks), so
+    that it survives the process that crashed:
+
+    * each worker process marks the tasks it has inside a handler call
+      (crashlog_running) and clears the marks when the call returns, so
+      only those tasks, not the ones waiting in the same process, are
+      blamed when the process dies;
+    * the supervisor, on a process's death, counts one attempt for each
+      marked task (crashlog_reap);
+    * every process looks a task up when it arrives (crashlog_attempts) and
+      fails it, instead of running it, once it crashed --max-attempts times.
+
+    Only the supervisor writes the table; the processes only read it. It
+    holds the last CRASHLOG_TASKS tasks that crashed (older ones are
+    forgotten, and would be tried again).
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+*/
+#ifndef CRASHLOG_H_INCLUDED
+#define CRASHLOG_H_INCLUDED
+
+#include "zp_proto.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CRASHLOG_TASKS 4096
+#define CRASHLOG_MARKS 64
+
+typedef struct _crashlog_t crashlog_t;
+
+//  Shared memory for processes worker processes. Returns NULL (logged) on
+//  failure. The supervisor owns it; the forked processes inherit it.
+crashlog_t *
+    crashlog_new (size_t processes);
+
+void
+    crashlog_destroy (crashlog_t **self_p);
+
+//  Process `process` is now running refs [0 .. count) in its handler
+//  (count <= CRASHLOG_MARKS; 0 clears the marks).
+void
+    crashlog_running (crashlog_t *self, size_t process, const zp_ref_t *refs, size_t count);
+
+//  Process `process` died (signal: what killed it, 0 if it exited): one
+//  more attempt for every task it had marked. Clears its marks. Returns
+//  how many tasks were counted.
+size_t
+    crashlog_reap (crashlog_t *self, size_t process, int signal);
+
+//  How many times ref crashed a handler so far (0 if never), and the
+//  signal of its last crash.
+uint32_t
+    crashlog_attempts (const crashlog_t *self, zp_ref_t ref, int *signal);
+
+#endif
