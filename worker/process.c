@@ -387,15 +387,20 @@ s_receive (self_t *self)
 //  --- The engine ------------------------------------------------------------
 
 //  A handler in its thread: hand it what waits, up to a call's worth,
-//  and mark those tasks as the ones a crash would be blamed on.
+//  and mark those tasks as the ones a crash would be blamed on. A task
+//  that crashed a handler before goes into a call of its own, so that the
+//  tasks batched with it the first time are not blamed again.
 static void
 s_fill_runner (self_t *self)
 {
     while (self->waiting_size && runner_free (self->runner)) {
         uint32_t index = self->waiting [self->waiting_head];
+        slot_t *slot = &self->slots [index];
+        bool alone = slot->attempts > 1;
+        if (self->running_size && (alone || self->slots [self->running [0]].attempts > 1))
+            break;
         self->waiting_head = (self->waiting_head + 1) % MAX_SLOTS;
         self->waiting_size--;
-        slot_t *slot = &self->slots [index];
         runner_load (self->runner, slot->input, slot->size, slot->task, slot->iterations, index);
         slot->busy_ns = 0;
         slot->state = SLOT_RUNNING;
