@@ -6,10 +6,14 @@
     cannot load, one without the symbol, and one whose descriptor's
     abi_version is not the ZPIPE_HANDLER_ABI_VERSION it was built with.
 
-    Each worker process (one per core) calls init once, then process (or
-    process_batch) for its tasks one call at a time, from one thread that is
-    not the process's main thread, then fini. A handler keeps its state in
-    what init returns; it needs no locking of its own.
+    The worker calls init and fini once at start, to try the arguments.
+    Then each worker process (one per core, forked) calls init once from
+    its main thread, process (or process_batch) for its tasks one call at a
+    time from a thread of its own (so that the process goes on heartbeating
+    while a call runs), and fini when it stops. A handler keeps its state in
+    what init returns; it needs no locking of its own. A call that is still
+    running when the process stops at once is not waited for, and fini is
+    then not called.
 
     A handler that crashes (a segfault, abort) kills only its worker
     process: the worker starts a new one, the tasks that were in that call

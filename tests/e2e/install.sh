@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# tests/e2e/install.sh - `make install` puts the three binaries and their man
-# pages under DESTDIR/PREFIX, the installed binaries run and the pages render;
+# tests/e2e/install.sh - `make install` puts the three binaries, their man
+# pages and the handler header (zpipe_handler.h) under DESTDIR/PREFIX, the installed binaries run and the pages render;
 # `make uninstall` removes exactly what was installed.
 
 # shellcheck source=lib.sh
@@ -32,6 +32,15 @@ for stage in ventilator worker sink; do
         diag_file "$T_DIR/$stage.man.err"
     fi
 done
+# The handler header is installed, and a library builds against it alone.
+header=$dest/usr/include/zpipe_handler.h
+if [ -f "$header" ] && ${CC:-cc} -std=c17 -Wall -Werror -fPIC -shared -I"$dest/usr/include" \
+        -o "$T_DIR/libwordcount.so" "$E2E_ROOT/docs/examples/wordcount.c" 2>"$T_DIR/cc.err"; then
+    ok "zpipe_handler.h installed; the example handler builds against it"
+else
+    not_ok "zpipe_handler.h installed; the example handler builds against it"
+    diag_file "$T_DIR/cc.err"
+fi
 make -s -C "$E2E_ROOT" uninstall DESTDIR="$dest" PREFIX=/usr >"$T_DIR/uninstall.log" 2>&1
 left=$(find "$dest" -type f | wc -l)
 check_eq "make uninstall removes every installed file" "$left" 0
