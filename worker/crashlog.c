@@ -21,7 +21,7 @@ typedef struct {
     //  (release); a reader that sees attempts > 0 (acquire) sees them.
     uint64_t batch, task;
     atomic_uint_least32_t attempts;
-    atomic_int signal;
+    atomic_int wstatus;          //  of the last crash
 } entry_t;
 
 struct _crashlog_t {
@@ -85,7 +85,7 @@ s_find (const crashlog_t *self, zp_ref_t ref)
 }
 
 size_t
-crashlog_reap (crashlog_t *self, size_t process, int signal)
+crashlog_reap (crashlog_t *self, size_t process, int wstatus)
 {
     assert (process < self->processes);
     marks_t *marks = &self->marks [process];
@@ -103,7 +103,7 @@ crashlog_reap (crashlog_t *self, size_t process, int signal)
             entry->task = ref.task;
             atomic_store (&self->used, used + 1);
         }
-        atomic_store (&entry->signal, signal);
+        atomic_store (&entry->wstatus, wstatus);
         atomic_fetch_add (&entry->attempts, 1);
     }
     atomic_store (&marks->count, 0);
@@ -111,14 +111,14 @@ crashlog_reap (crashlog_t *self, size_t process, int signal)
 }
 
 uint32_t
-crashlog_attempts (const crashlog_t *self, zp_ref_t ref, int *signal)
+crashlog_attempts (const crashlog_t *self, zp_ref_t ref, int *wstatus)
 {
     if (atomic_load (&self->used) == 0)
         return 0;
     entry_t *entry = s_find (self, ref);
     if (!entry)
         return 0;
-    if (signal)
-        *signal = atomic_load (&entry->signal);
+    if (wstatus)
+        *wstatus = atomic_load (&entry->wstatus);
     return (uint32_t) atomic_load (&entry->attempts);
 }

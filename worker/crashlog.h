@@ -46,15 +46,15 @@ void
 void
     crashlog_running (crashlog_t *self, size_t process, const zp_ref_t *refs, size_t count);
 
-//  Process `process` died (signal: what killed it, 0 if it exited): one
-//  more attempt for every task it had marked. Clears its marks. Returns
-//  how many tasks were counted.
+//  Process `process` died (wstatus: its status from waitpid): one more
+//  attempt for every task it had marked. Clears its marks. Returns how
+//  many tasks were counted.
 size_t
-    crashlog_reap (crashlog_t *self, size_t process, int signal);
+    crashlog_reap (crashlog_t *self, size_t process, int wstatus);
 
 //  How many times ref crashed a handler so far (0 if never), and the
-//  signal of its last crash.
+//  waitpid status of its last crash.
 uint32_t
-    crashlog_attempts (const crashlog_t *self, zp_ref_t ref, int *signal);
+    crashlog_attempts (const crashlog_t *self, zp_ref_t ref, int *wstatus);
 
 #endif

@@ -108,7 +108,8 @@ exec_new (const char *command, bool persistent, uint64_t timeout_s, atomic_bool 
     }
     size_t kept = 0;
     for (size_t i = 0; i < count; i++)
-        if (strncmp (environ [i], "ZPIPE_TASK=", 11) && strncmp (environ [i], "ZPIPE_ITERATIONS=", 17))
+        if (strncmp (environ [i], "ZPIPE_TASK=", 11) != 0
+        &&  strncmp (environ [i], "ZPIPE_ITERATIONS=", 17) != 0)
             self->envp [kept++] = environ [i];
     self->envp_ours = kept;
     self->envp [kept] = self->task_var;

@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 //  Most tasks a process holds at once; the slots are allocated up front.
@@ -273,14 +274,17 @@ s_refuse_task (self_t *self, uint32_t index)
 //  A task that crashed its handler --max-attempts times is not run again:
 //  it becomes a failed result that says so.
 static void
-s_fail_crashed (self_t *self, uint32_t index, int signal_number)
+s_fail_crashed (self_t *self, uint32_t index, int wstatus)
 {
     slot_t *slot = &self->slots [index];
-    char reason [160];
+    char how [96], reason [192];
+    if (WIFSIGNALED (wstatus))
+        snprintf (how, sizeof how, "killed by signal %d, %s", WTERMSIG (wstatus),
+                  strsignal (WTERMSIG (wstatus)));
+    else
+        snprintf (how, sizeof how, "its process exited with status %d", WEXITSTATUS (wstatus));
     int size = snprintf (reason, sizeof reason, "the handler crashed on this task %u times"
-                         " (last: %s %d, %s); --max-attempts is %" PRIu64, slot->attempts,
-                         signal_number ? "signal" : "exit", signal_number,
-                         signal_number ? strsignal (signal_number) : "no signal",
+                         " (last: %s); --max-attempts is %" PRIu64, slot->attempts, how,
                          self->config->max_attempts);
     if (size < 0 || (size_t) size >= sizeof reason)
         size = (int) sizeof reason - 1;
@@ -340,12 +344,12 @@ s_take_tasks (self_t *self, zp_msg_t *msg)
             continue;
         }
         if (self->runner && self->config->crashlog) {
-            int signal_number = 0;
-            uint32_t crashes = crashlog_attempts (self->config->crashlog, ref, &signal_number);
+            int wstatus = 0;
+            uint32_t crashes = crashlog_attempts (self->config->crashlog, ref, &wstatus);
             slot->attempts = crashes + 1;
             if (crashes >= self->config->max_attempts) {
                 slot->attempts = crashes;
-                s_fail_crashed (self, index, signal_number);
+                s_fail_crashed (self, index, wstatus);
                 refused++;
                 continue;
             }

@@ -177,8 +177,7 @@ worker_run (const worker_config_t *config)
                     break;
                 if (config->crashlog) {
                     //  The tasks that were in its handler call: one attempt each.
-                    size_t blamed = crashlog_reap (config->crashlog, i, WIFSIGNALED (wstatus)
-                                                   ? WTERMSIG (wstatus) : 0);
+                    size_t blamed = crashlog_reap (config->crashlog, i, wstatus);
                     if (blamed)
                         zp_warn ("worker process %d died in its handler with %zu tasks;"
                                  " each counts as an attempt", (int) pid, blamed);
