@@ -583,7 +583,7 @@ worker_process_run (const worker_config_t *config)
     signal (SIGHUP, SIG_IGN);
 
     if (handler_is_builtin (&config->handler))
-        self->engine = zp_engine_new (config->engine);
+        self->engine = zp_engine_new ((zp_engine_kind_t) config->engine);
     else
         self->runner = runner_new (&config->handler, config->task_timeout_s);
     self->slots = (slot_t *) calloc (MAX_SLOTS, sizeof (slot_t));

@@ -89,7 +89,7 @@ usage_error 'task-timeout'                   worker "${W[@]}" --task-timeout -5
 usage_error 'max-attempts'                   worker "${W[@]}" --max-attempts 0
 usage_error 'max-attempts'                   worker "${W[@]}" --max-attempts 101
 usage_error 'handler-arg.*KEY=VALUE'         worker "${W[@]}" --handler ./x.so --handler-arg x
-usage_error 'exec.*empty'                    worker "${W[@]}" --exec ''
+usage_error 'exec'                          worker "${W[@]}" --exec ''
 usage_error "exec|argument"                  worker "${W[@]}" --exec
 
 # sink
@@ -104,9 +104,9 @@ usage_error "journal|argument"               sink "${S[@]}" --journal
 
 # --help and -h: status 0, every long option documented (stdout or stderr).
 declare -A LONG=(
-    [ventilator]="--bind --sink --count --input --iterations --max-length --min-workers --heartbeat-timeout --task-timeout --resume --quiet --verbose --help --version"
-    [worker]="--ventilator --sink --processes --engine --heartbeat --task-timeout --handler --handler-arg --exec --exec-persistent --max-attempts --quiet --verbose --help --version"
-    [sink]="--bind --output --batches --journal --fsync --quiet --verbose --help --version"
+    [ventilator]="--bind --sink --count --input --iterations --max-length --min-workers --heartbeat-timeout --task-timeout --resume --config --print-config --quiet --verbose --help --version"
+    [worker]="--ventilator --sink --processes --engine --heartbeat --task-timeout --handler --handler-arg --exec --exec-persistent --max-attempts --config --print-config --quiet --verbose --help --version"
+    [sink]="--bind --output --batches --journal --fsync --config --print-config --quiet --verbose --help --version"
 )
 for stage in ventilator worker sink; do
     for flag in --help -h; do
