@@ -212,6 +212,26 @@ PY
     stop_worker "$variant"
 done
 
+# 4b. A library call longer than the ventilator's heartbeat timeout (3 s):
+# the process runs it in a thread and keeps heartbeating, so the ventilator
+# never takes it for dead and sends nothing again. One process, so that no
+# other one has credit for a straggler's copy.
+case_dir slow-call
+write_lines "$T_DIR/input.txt" before sleep after
+WORKER_ARGS=(-p 1 --handler "$CRASHY")
+run_batch "slow-call" "$T_DIR/input.txt"
+got=$(jq -c '[.complete, .failed, .redelivered, .worker_restarts, .data]' "$T_DIR/sink.out" 2>&1)
+check_eq "slow-call: a 5 s call completes, nothing redelivered" \
+    "$got" '[true,0,0,0,[{"before":"erofeb"},{"sleep":"peels"},{"after":"retfa"}]]'
+# (A process that stops heartbeating is logged so: "worker HOST/PID went silent".)
+if grep -q 'went silent' "$T_DIR/ventilator.err"; then
+    not_ok "slow-call: the ventilator never took the process for silent"
+    diag_file "$T_DIR/ventilator.err"
+else
+    ok "slow-call: the ventilator never took the process for silent"
+fi
+stop_worker "slow-call"
+
 # 5. A hung --exec command is killed at --task-timeout (its whole process
 # group) and its task is failed; the others are done.
 case_dir exec-hang

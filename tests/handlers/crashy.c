@@ -1,5 +1,6 @@
 /*  crashy - a handler library for tests/e2e/handlers.sh that misbehaves on
-    purpose: the input "segfault" kills its process with SIGSEGV, "fail"
+    purpose: the input "segfault" kills its process with SIGSEGV, "sleep"
+    takes 5 s (longer than the ventilator's heartbeat timeout), "fail"
     fails the task with a reason, "binary" answers bytes that are not
     UTF-8; any other input is answered reversed, prefixed with the
     --handler-arg prefix=... (default none).
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     char prefix [64];
@@ -43,6 +45,12 @@ s_process (void *argument, zpipe_task_t *task)
     state_t *state = (state_t *) argument;
     if (task->input_size == 8 && memcmp (task->input, "segfault", 8) == 0)
         raise (SIGSEGV);
+    if (task->input_size == 5 && memcmp (task->input, "sleep", 5) == 0) {
+        //  Longer than the ventilator's heartbeat timeout (3 s)
+        struct timespec left = { 5, 0 };
+        while (nanosleep (&left, &left) == -1)
+            ;
+    }
     if (task->input_size == 4 && memcmp (task->input, "fail", 4) == 0) {
         task->error = "crashy: told to fail";
         return -1;
