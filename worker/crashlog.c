@@ -110,6 +110,21 @@ crashlog_reap (crashlog_t *self, size_t process, int wstatus)
     return count;
 }
 
+bool
+crashlog_running_elsewhere (const crashlog_t *self, size_t process, zp_ref_t ref)
+{
+    for (size_t other = 0; other < self->processes; other++) {
+        if (other == process)
+            continue;
+        const marks_t *marks = &self->marks [other];
+        size_t count = atomic_load (&marks->count);
+        for (size_t i = 0; i < count && i < CRASHLOG_MARKS; i++)
+            if (marks->refs [i].batch == ref.batch && marks->refs [i].task == ref.task)
+                return true;
+    }
+    return false;
+}
+
 uint32_t
 crashlog_attempts (const crashlog_t *self, zp_ref_t ref, int *wstatus)
 {

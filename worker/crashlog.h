@@ -52,6 +52,13 @@ void
 size_t
     crashlog_reap (crashlog_t *self, size_t process, int wstatus);
 
+//  True while another process than `process` has ref in its handler call,
+//  or died in that call and has not been reaped yet: a copy of the task
+//  (the ventilator sends copies for stragglers) waits until then, so two
+//  runs of one task never crash at once and count one attempt too many.
+bool
+    crashlog_running_elsewhere (const crashlog_t *self, size_t process, zp_ref_t ref);
+
 //  How many times ref crashed a handler so far (0 if never), and the
 //  waitpid status of its last crash.
 uint32_t

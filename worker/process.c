@@ -40,6 +40,8 @@
 #define ROUND_US  1000
 //  While RESULTS wait for the sink, look again this often.
 #define OUTBOX_RETRY_MS 100
+//  While a task waits for another process's handler call, look again this often.
+#define DEFER_RETRY_MS 20
 
 #define SLOT_FREE    0
 #define SLOT_WAITING 1          //  for a lane
@@ -99,6 +101,7 @@ typedef struct {
     uint32_t running [64];      //  slots loaded in the engine's lanes
     size_t running_size;
     bool draining;
+    bool deferring;             //  a task waits for another process's call to end
     int64_t deadline_us;        //  draining: hand back what is left by then
 } self_t;
 
@@ -343,17 +346,6 @@ s_take_tasks (self_t *self, zp_msg_t *msg)
             refused++;
             continue;
         }
-        if (self->runner && self->config->crashlog) {
-            int wstatus = 0;
-            uint32_t crashes = crashlog_attempts (self->config->crashlog, ref, &wstatus);
-            slot->attempts = crashes + 1;
-            if (crashes >= self->config->max_attempts) {
-                slot->attempts = crashes;
-                s_fail_crashed (self, index, wstatus);
-                refused++;
-                continue;
-            }
-        }
         slot->state = SLOT_WAITING;
         self->waiting [(self->waiting_head + self->waiting_size++) % MAX_SLOTS] = index;
     }
@@ -391,15 +383,46 @@ s_receive (self_t *self)
 //  --- The engine ------------------------------------------------------------
 
 //  A handler in its thread: hand it what waits, up to a call's worth,
-//  and mark those tasks as the ones a crash would be blamed on. A task
-//  that crashed a handler before goes into a call of its own, so that the
-//  tasks batched with it the first time are not blamed again.
+//  and mark those tasks as the ones a crash would be blamed on.
+//
+//  With a library handler, each task's crash count is looked at just
+//  before it runs: one that reached --max-attempts is failed instead. A
+//  task that another process of this worker has in its handler right now
+//  (a straggler's copy) waits until that call ends or its crash is
+//  counted, so that copies never crash at once and overshoot the count.
+//  A task that crashed a handler before goes into a call of its own, so
+//  that the tasks batched with it the first time are not blamed again.
 static void
 s_fill_runner (self_t *self)
 {
-    while (self->waiting_size && runner_free (self->runner)) {
+    crashlog_t *crashlog = self->config->crashlog;
+    size_t looked = 0, waiting = self->waiting_size;
+    uint32_t failed = 0;
+    self->deferring = false;
+    while (self->waiting_size && runner_free (self->runner) && looked++ < waiting) {
         uint32_t index = self->waiting [self->waiting_head];
         slot_t *slot = &self->slots [index];
+        zp_ref_t ref = { slot->batch, slot->task };
+        if (crashlog) {
+            if (crashlog_running_elsewhere (crashlog, self->config->index, ref)) {
+                //  To the back of the queue; looked at again soon.
+                self->waiting_head = (self->waiting_head + 1) % MAX_SLOTS;
+                self->waiting [(self->waiting_head + self->waiting_size - 1) % MAX_SLOTS] = index;
+                self->deferring = true;
+                continue;
+            }
+            int wstatus = 0;
+            uint32_t crashes = crashlog_attempts (crashlog, ref, &wstatus);
+            slot->attempts = crashes + 1;
+            if (crashes >= self->config->max_attempts) {
+                self->waiting_head = (self->waiting_head + 1) % MAX_SLOTS;
+                self->waiting_size--;
+                slot->attempts = crashes;
+                s_fail_crashed (self, index, wstatus);
+                failed++;
+                continue;
+            }
+        }
         bool alone = slot->attempts > 1;
         if (self->running_size && (alone || self->slots [self->running [0]].attempts > 1))
             break;
@@ -410,14 +433,19 @@ s_fill_runner (self_t *self)
         slot->state = SLOT_RUNNING;
         self->running [self->running_size++] = index;
     }
+    if (failed) {
+        //  The failed results go now, and the credit they free with them.
+        s_seal (self);
+        if (s_send_outbox (self))
+            s_send_ready (self, 0);
+    }
     if (self->running_size && runner_idle (self->runner)) {
-        if (self->config->crashlog && self->config->handler.library) {
+        if (crashlog) {
             zp_ref_t refs [HANDLER_MAX_BATCH];
             for (size_t i = 0; i < self->running_size; i++)
                 refs [i] = (zp_ref_t) { self->slots [self->running [i]].batch,
                                         self->slots [self->running [i]].task };
-            crashlog_running (self->config->crashlog, self->config->index, refs,
-                              self->running_size);
+            crashlog_running (crashlog, self->config->index, refs, self->running_size);
         }
         runner_start (self->runner);
     }
@@ -644,6 +672,8 @@ worker_process_run (const worker_config_t *config)
         int timeout = busy ? 0 : (wait_us > 0 ? (int) (wait_us / 1000) + 1 : 0);
         if (self->outbox_size && timeout > OUTBOX_RETRY_MS)
             timeout = OUTBOX_RETRY_MS;
+        if (self->deferring && timeout > DEFER_RETRY_MS)
+            timeout = DEFER_RETRY_MS;
         zmq_pollitem_t items [3] = {
             { zsock_resolve (self->tasks), 0, ZMQ_POLLIN, 0 }
         };
