@@ -268,6 +268,7 @@ s_refuse_task (self_t *self, uint32_t index)
     if (size < 0 || (size_t) size >= sizeof reason)
         size = (int) sizeof reason - 1;
     slot->busy_ns = 0;
+    slot->attempts = 0;         //  never started
     s_add_result (self, index, ZP_STATUS_FAILED, reason, (size_t) size);
     zp_warn_limited (&self->refusals, "refused task %" PRIu64 " of batch %016" PRIx64 ": %"
                      PRIu64 " iterations, above --max-iterations %" PRIu64, slot->task,
