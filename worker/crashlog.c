@@ -8,10 +8,12 @@
 #include "zp_util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 
 typedef struct {
+    atomic_int command_group;       //  its --exec command's process group, or 0
     atomic_uint_least32_t count;     //  marks valid, 0 ... CRASHLOG_MARKS
     zp_ref_t refs [CRASHLOG_MARKS];
 } marks_t;
@@ -89,6 +91,9 @@ crashlog_reap (crashlog_t *self, size_t process, int wstatus)
 {
     assert (process < self->processes);
     marks_t *marks = &self->marks [process];
+    int group = atomic_exchange (&marks->command_group, 0);
+    if (group > 0)
+        kill (-group, SIGKILL);
     size_t count = atomic_load (&marks->count);
     if (count > CRASHLOG_MARKS)
         count = CRASHLOG_MARKS;
@@ -108,6 +113,13 @@ crashlog_reap (crashlog_t *self, size_t process, int wstatus)
     }
     atomic_store (&marks->count, 0);
     return count;
+}
+
+atomic_int *
+crashlog_command_group (crashlog_t *self, size_t process)
+{
+    assert (process < self->processes);
+    return &self->marks [process].command_group;
 }
 
 bool

@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <stdatomic.h>
+
 #define CRASHLOG_TASKS 4096
 #define CRASHLOG_MARKS 64
 
@@ -47,8 +49,9 @@ void
     crashlog_running (crashlog_t *self, size_t process, const zp_ref_t *refs, size_t count);
 
 //  Process `process` died (wstatus: its status from waitpid): one more
-//  attempt for every task it had marked. Clears its marks. Returns how
-//  many tasks were counted.
+//  attempt for every task it had marked, and SIGKILL for the process group
+//  of its --exec command if it had one. Clears its marks. Returns how many
+//  tasks were counted.
 size_t
     crashlog_reap (crashlog_t *self, size_t process, int wstatus);
 
@@ -58,6 +61,12 @@ size_t
 //  runs of one task never crash at once and count one attempt too many.
 bool
     crashlog_running_elsewhere (const crashlog_t *self, size_t process, zp_ref_t ref);
+
+//  Where process `process` keeps the process group of the --exec command it
+//  runs (0: none), so that the supervisor can kill what a process that was
+//  killed itself leaves behind.
+atomic_int *
+    crashlog_command_group (crashlog_t *self, size_t process);
 
 //  How many times ref crashed a handler so far (0 if never), and the
 //  waitpid status of its last crash.

@@ -31,6 +31,7 @@ struct _exec_t {
     bool persistent;
     uint64_t timeout_s;
     atomic_bool *stop;
+    atomic_int *group;          //  where the command's group is published
     uint8_t *output;            //  stdout read so far
     size_t output_size, output_allocated;
     exec_tail_t tail;           //  of stderr
@@ -88,7 +89,8 @@ exec_output_trim (const uint8_t *output, size_t size)
 }
 
 exec_t *
-exec_new (const char *command, bool persistent, uint64_t timeout_s, atomic_bool *stop)
+exec_new (const char *command, bool persistent, uint64_t timeout_s, atomic_bool *stop,
+          atomic_int *group)
 {
     exec_t *self = (exec_t *) calloc (1, sizeof (exec_t));
     if (!self)
@@ -97,6 +99,7 @@ exec_new (const char *command, bool persistent, uint64_t timeout_s, atomic_bool 
     self->persistent = persistent;
     self->timeout_s = timeout_s;
     self->stop = stop;
+    self->group = group;
     self->in = self->out = self->err = -1;
     size_t count = 0;
     while (environ && environ [count])
@@ -135,6 +138,8 @@ s_reap (exec_t *self, int64_t deadline_us)
         pid_t pid = waitpid (self->pid, &status, WNOHANG);
         if (pid == self->pid || (pid == -1 && errno != EINTR)) {
             self->pid = 0;
+            if (self->group)
+                atomic_store (self->group, 0);
             return pid == -1 ? 0 : status;
         }
         if (deadline_us && zp_mono_us () >= deadline_us)
@@ -218,6 +223,8 @@ s_spawn (exec_t *self, const zpipe_task_t *task)
         return -1;
     }
     self->pid = pid;
+    if (self->group)
+        atomic_store (self->group, (int) pid);
     self->in = in [1];
     self->out = out [0];
     self->err = err [0];

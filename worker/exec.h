@@ -52,11 +52,12 @@ size_t
 typedef struct _exec_t exec_t;
 
 //  A runner of command (copied). timeout_s: longest a task may take.
-//  stop: set by another thread to make a running call give up. Returns
-//  NULL if out of memory.
+//  stop: set by another thread to make a running call give up. group, if
+//  not NULL, holds the running command's process group (0 when none), for
+//  whoever must kill it if this process dies. Returns NULL if out of memory.
 exec_t *
     exec_new (const char *command, bool persistent, uint64_t timeout_s,
-              atomic_bool *stop);
+              atomic_bool *stop, atomic_int *group);
 
 //  Kill a persistent command, free everything; safe on NULL and twice.
 void

@@ -165,17 +165,20 @@ s_thread (void *argument)
         pthread_mutex_unlock (&self->mutex);
         s_run_call (self);
         pthread_mutex_lock (&self->mutex);
-        atomic_store (&self->phase, RUNNER_DONE);
+        //  The eventfd first: whoever sees DONE then finds it to read, so it
+        //  is never left readable (the loop would spin) after the results
+        //  are taken.
         uint64_t one = 1;
         if (write (self->done_fd, &one, sizeof one) != sizeof one)
             zp_error ("write to the handler's eventfd: %s", strerror (errno));
+        atomic_store (&self->phase, RUNNER_DONE);
     }
     pthread_mutex_unlock (&self->mutex);
     return NULL;
 }
 
 runner_t *
-runner_new (const handler_spec_t *spec, uint64_t timeout_s)
+runner_new (const handler_spec_t *spec, uint64_t timeout_s, atomic_int *group)
 {
     runner_t *self = (runner_t *) calloc (1, sizeof (runner_t));
     if (!self) {
@@ -197,7 +200,7 @@ runner_new (const handler_spec_t *spec, uint64_t timeout_s)
     if (spec->exec) {
         //  A command that exits without reading its input must not kill us.
         signal (SIGPIPE, SIG_IGN);
-        self->exec = exec_new (spec->exec, spec->persistent, timeout_s, &self->stop);
+        self->exec = exec_new (spec->exec, spec->persistent, timeout_s, &self->stop, group);
         if (!self->exec) {
             zp_error ("out of memory");
             runner_destroy (&self);

@@ -18,6 +18,7 @@
 
 #include "zpipe_handler.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -70,9 +71,10 @@ typedef struct {
 } runner_result_t;
 
 //  Start the handler's thread (init runs here, in the calling thread).
-//  Returns NULL after logging why. timeout_s bounds an --exec command.
+//  Returns NULL after logging why. timeout_s bounds an --exec command;
+//  group (or NULL) is where its process group is published (exec_new).
 runner_t *
-    runner_new (const handler_spec_t *spec, uint64_t timeout_s);
+    runner_new (const handler_spec_t *spec, uint64_t timeout_s, atomic_int *group);
 
 //  Stop the thread and tear the handler down. A library call that is still
 //  running is not waited for (it cannot be interrupted): the thread is

@@ -396,7 +396,8 @@ s_receive (self_t *self)
 static void
 s_fill_runner (self_t *self)
 {
-    crashlog_t *crashlog = self->config->crashlog;
+    //  (An --exec command's crash is a failed task, not a crash of ours.)
+    crashlog_t *crashlog = self->config->handler.library ? self->config->crashlog : NULL;
     size_t looked = 0, waiting = self->waiting_size;
     uint32_t failed = 0;
     self->deferring = false;
@@ -497,7 +498,7 @@ s_collect_runner (self_t *self)
         self->task_us = self->task_us == 0 ? took_us : 0.9 * self->task_us + 0.1 * took_us;
         collected++;
     }
-    if (collected && self->running_size == 0 && self->config->crashlog)
+    if (collected && self->running_size == 0 && self->config->handler.library)
         crashlog_running (self->config->crashlog, self->config->index, NULL, 0);
     s_seal (self);
     return collected;
@@ -614,7 +615,9 @@ worker_process_run (const worker_config_t *config)
     if (handler_is_builtin (&config->handler))
         self->engine = zp_engine_new ((zp_engine_kind_t) config->engine);
     else
-        self->runner = runner_new (&config->handler, config->task_timeout_s);
+        self->runner = runner_new (&config->handler, config->task_timeout_s, config->crashlog
+                                   ? crashlog_command_group (config->crashlog, config->index)
+                                   : NULL);
     self->slots = (slot_t *) calloc (MAX_SLOTS, sizeof (slot_t));
     self->waiting = (uint32_t *) calloc (MAX_SLOTS, sizeof (uint32_t));
     self->free_slots = (uint32_t *) calloc (MAX_SLOTS, sizeof (uint32_t));

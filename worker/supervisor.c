@@ -101,7 +101,7 @@ worker_run (const worker_config_t *config)
     //  A library handler can crash its process: which tasks were in it
     //  is kept where the process's death does not take it along.
     worker_config_t shared = *config;
-    if (config->handler.library) {
+    if (config->handler.library || config->handler.exec) {
         shared.crashlog = crashlog_new (count);
         if (!shared.crashlog) {
             free (children);
@@ -173,15 +173,15 @@ worker_run (const worker_config_t *config)
                     continue;
                 child->pid = 0;
                 child->died = pid;
+                //  The tasks that were in its handler call: one attempt each;
+                //  an --exec command it left running is killed.
+                size_t blamed = config->crashlog
+                              ? crashlog_reap (config->crashlog, i, wstatus) : 0;
                 if (stopping)
                     break;
-                if (config->crashlog) {
-                    //  The tasks that were in its handler call: one attempt each.
-                    size_t blamed = crashlog_reap (config->crashlog, i, wstatus);
-                    if (blamed)
-                        zp_warn ("worker process %d died in its handler with %zu tasks;"
-                                 " each counts as an attempt", (int) pid, blamed);
-                }
+                if (blamed)
+                    zp_warn ("worker process %d died in its handler with %zu tasks;"
+                             " each counts as an attempt", (int) pid, blamed);
                 int code = WIFEXITED (wstatus) ? WEXITSTATUS (wstatus) : 0;
                 if (code == EX_USAGE || code == EX_UNAVAILABLE || code == EX_CONFIG) {
                     //  It could not start (bad endpoint, engine): so will

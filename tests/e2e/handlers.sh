@@ -260,6 +260,36 @@ else
 fi
 stop_worker "exec-hang"
 
+# 5b. A worker process killed outright (SIGKILL) while its --exec command
+# runs: the supervisor kills the command's process group too, nothing is
+# left behind, and the task is done by the restarted process.
+case_dir exec-orphan
+write_lines "$T_DIR/input.txt" once
+GROUPS_FILE=$T_DIR/groups
+WORKER_ARGS=(-p 1 --exec "cat >/dev/null; if ! [ -e $T_DIR/killed ]; then echo \$\$ >>$GROUPS_FILE; sleep 600; fi; echo done")
+free_ports 2
+start_pipeline "sink worker ventilator" "tcp://127.0.0.1:${PORTS[0]}" \
+    "tcp://127.0.0.1:${PORTS[1]}" -i "$T_DIR/input.txt" -N 1
+if wait_for_line "$GROUPS_FILE" '^[0-9]+$' 20; then
+    process=$(children_of "$WORKER" | head -n1)
+    touch "$T_DIR/killed"
+    kill -KILL "${process:-none}"
+    group=$(head -n1 "$GROUPS_FILE")
+    if wait_group_gone "$group" 10; then
+        ok "exec-orphan: the command's group ($group) is gone after its process was SIGKILLed"
+    else
+        not_ok "exec-orphan: the command's group ($group) is gone after its process was SIGKILLed"
+        kill -KILL -- "-$group" 2>/dev/null
+    fi
+else
+    not_ok "exec-orphan: the command started"
+fi
+expect_exit "exec-orphan: ventilator exits 0" "$VENT" "$WAIT" 0
+expect_exit "exec-orphan: sink exits 0" "$SINK" 15 0
+check_eq "exec-orphan: the task was done by the restarted process" \
+    "$(jq -c '.data' "$T_DIR/sink.out" 2>&1)" '[{"once":"done"}]'
+stop_worker "exec-orphan"
+
 # 6. Refused at load, before any process starts: one line, exit 78.
 case_dir refusals
 refuse() {

@@ -100,7 +100,7 @@ Test (handler, exec_per_task)
     signal (SIGPIPE, SIG_IGN);
     atomic_init (&s_stop, false);
     exec_t *exec = exec_new ("tr a-z A-Z; echo \"$ZPIPE_TASK/$ZPIPE_ITERATIONS\"", false, 30,
-                             &s_stop);
+                             &s_stop, NULL);
     cr_assert_not_null (exec);
     zpipe_task_t task = s_task ("hello");
     cr_assert_eq (exec_run (exec, &task), 0, "%s", task.error);
@@ -113,14 +113,14 @@ Test (handler, exec_per_task)
     exec_destroy (&exec);
 
     //  A non-zero exit: failed, with stderr's tail as the reason.
-    exec = exec_new ("cat >/dev/null; echo one >&2; echo two >&2; exit 5", false, 30, &s_stop);
+    exec = exec_new ("cat >/dev/null; echo one >&2; echo two >&2; exit 5", false, 30, &s_stop, NULL);
     task = s_task ("x");
     cr_assert_eq (exec_run (exec, &task), -1);
     cr_assert_str_eq (task.error, "the command exited with status 5: one two");
     exec_destroy (&exec);
 
     //  A command that does not read its input (EPIPE) still answers.
-    exec = exec_new ("echo ignored", false, 30, &s_stop);
+    exec = exec_new ("echo ignored", false, 30, &s_stop, NULL);
     char *big = (char *) malloc (1 << 20);
     memset (big, 'x', 1 << 20);
     big [(1 << 20) - 1] = 0;
@@ -131,7 +131,7 @@ Test (handler, exec_per_task)
     exec_destroy (&exec);
 
     //  Killed by a signal
-    exec = exec_new ("kill -KILL $$", false, 30, &s_stop);
+    exec = exec_new ("kill -KILL $$", false, 30, &s_stop, NULL);
     task = s_task ("x");
     cr_assert_eq (exec_run (exec, &task), -1);
     cr_assert (strstr (task.error, "killed by signal 9"), "%s", task.error);
@@ -143,7 +143,7 @@ Test (handler, exec_timeout)
     signal (SIGPIPE, SIG_IGN);
     atomic_init (&s_stop, false);
     //  The sleep is a child of the shell: the process group goes too.
-    exec_t *exec = exec_new ("sleep 300; echo late", false, 1, &s_stop);
+    exec_t *exec = exec_new ("sleep 300; echo late", false, 1, &s_stop, NULL);
     zpipe_task_t task = s_task ("x");
     cr_assert_eq (exec_run (exec, &task), -1);
     cr_assert_str_eq (task.error, "timed out after 1 s");
@@ -154,7 +154,7 @@ Test (handler, exec_output_limit)
 {
     signal (SIGPIPE, SIG_IGN);
     atomic_init (&s_stop, false);
-    exec_t *exec = exec_new ("head -c 70000000 /dev/zero", false, 60, &s_stop);
+    exec_t *exec = exec_new ("head -c 70000000 /dev/zero", false, 60, &s_stop, NULL);
     zpipe_task_t task = s_task ("");
     cr_assert_eq (exec_run (exec, &task), -1);
     cr_assert_str_eq (task.error, "output larger than 64 MiB");
@@ -167,7 +167,7 @@ Test (handler, exec_persistent)
     atomic_init (&s_stop, false);
     exec_t *exec = exec_new ("while IFS= read -r l; do"
                              "  case $l in die) echo dying >&2; exit 4;; esac;"
-                             "  printf '%s %s\\n' \"$l\" $$; done", true, 30, &s_stop);
+                             "  printf '%s %s\\n' \"$l\" $$; done", true, 30, &s_stop, NULL);
     zpipe_task_t task = s_task ("one");
     cr_assert_eq (exec_run (exec, &task), 0, "%s", task.error);
     char first [64];
