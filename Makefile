@@ -36,6 +36,11 @@ TOOL_SRC   := $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 BENCH_SRC  := $(wildcard tests/bench/*.c)
 BENCH_BINS := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
+# Handler libraries: the examples (docs/examples/*.c) and the tests' own.
+EXAMPLE_SRC  := $(wildcard docs/examples/*.c)
+EXAMPLES     := $(EXAMPLE_SRC:docs/examples/%.c=$(B)/examples/lib%.so)
+TEST_HANDLERS := $(B)/handlers/libcrashy.so $(B)/handlers/libcrashy-batch.so \
+                 $(B)/handlers/libbadabi.so
 
 # Engines built for a wider instruction set than the baseline; they run only when
 # the CPU says it supports them (zp_engine_supported).
@@ -43,11 +48,26 @@ $(B)/shared/%_avx2.o:   EXTRA := -mavx2 -mbmi2
 $(B)/shared/%_avx512.o: EXTRA := -mavx512f -mavx512vl -mavx512bw -mbmi2
 
 .PHONY: all run test check fuzz deps clean install uninstall tests install-systemd \
-        uninstall-systemd
+        uninstall-systemd examples
 all: $(BINS)
 
 # Everything `scripts/run-tests` runs needs: the stages, unit tests, tools.
-tests: $(BINS) $(UNIT_BINS) $(TOOL_BINS)
+tests: $(BINS) $(UNIT_BINS) $(TOOL_BINS) $(EXAMPLES) $(TEST_HANDLERS)
+
+# Example handler libraries (README, "Your own code in the worker").
+examples: $(EXAMPLES)
+
+$(B)/examples/lib%.so: docs/examples/%.c shared/zpipe_handler.h Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $<
+
+$(B)/handlers/lib%.so: tests/handlers/%.c shared/zpipe_handler.h Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $<
+
+$(B)/handlers/libcrashy-batch.so: tests/handlers/crashy.c shared/zpipe_handler.h Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DCRASHY_BATCH=4 -fPIC -shared $(LDFLAGS) -o $@ $<
 
 deps:
 	@scripts/install-deps
@@ -71,6 +91,7 @@ $(BIN)/zpipe-keygen: $(B)/keygen/main.o
 $(B)/tests/test_ledger: $(B)/ventilator/ledger.o
 $(B)/tests/test_journal: $(B)/sink/journal.o $(B)/sink/batch.o
 $(B)/tests/test_stream: $(B)/sink/batch.o
+$(B)/tests/test_handler: $(B)/worker/exec.o $(B)/worker/handler.o
 
 $(B)/tests/%: tests/unit/%.c $(SHARED_OBJ) Makefile
 	@mkdir -p $(dir $@)
@@ -154,15 +175,18 @@ soak: deps
 BINDIR   := $(DESTDIR)$(PREFIX)/bin
 MANDIR   := $(DESTDIR)$(PREFIX)/share/man/man1
 MANPAGES := $(wildcard docs/*.1)
+INCDIR   := $(DESTDIR)$(PREFIX)/include
 install: all
-	install -d $(BINDIR) $(MANDIR)
+	install -d $(BINDIR) $(MANDIR) $(INCDIR)
 	install -m 0755 $(BINS) $(BINDIR)
 	install -m 0644 $(MANPAGES) $(MANDIR)
+	install -m 0644 shared/zpipe_handler.h $(INCDIR)
 
 uninstall:
 	rm -f $(addprefix $(BINDIR)/,$(notdir $(BINS)))
 	rm -f $(addprefix $(MANDIR)/,$(notdir $(MANPAGES)))
 	rm -f $(addprefix $(UNITDIR)/,$(notdir $(UNITS)))
+	rm -f $(INCDIR)/zpipe_handler.h
 
 # systemd units for the sink and a templated worker (README, "Running as a
 # service"): only when asked, as they expect /etc/zpipe. Their ExecStart

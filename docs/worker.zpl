@@ -19,7 +19,19 @@ worker
     heartbeat = 1000
     #   Refuse tasks of more iterations (a failed result that says why).
     max-iterations = 1000000000
-    #   On SIGTERM, finish what runs within half of this (s), hand back the rest.
+    #   What runs a task: sha512-chain (built in) or a handler library (.so);
+    #   handler-arg (repeatable) passes KEY=VALUE to the library's init.
+    handler = sha512-chain
+    #   handler = "/usr/local/lib/zpipe/libwordcount.so"
+    #   handler-arg = "count=words"
+    #   Or a command per task (stdin the task, stdout the result); with
+    #   exec-persistent one command per process, one line in and out per task.
+    #   exec = 'sha256sum | cut -d" " -f1'
+    #   exec-persistent = false
+    #   A task that crashed its handler library this often is failed.
+    max-attempts = 3
+    #   An exec command running longer is killed and its task failed; on
+    #   SIGTERM, finish what runs within half of this (s), hand back the rest.
     task-timeout = 60
     #   CURVE on every link:
     #   curve-cert = "/etc/zpipe/worker.cert"

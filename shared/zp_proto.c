@@ -1,4 +1,4 @@
-/*  zp_proto - the zpipe wire protocol, version 1 (docs/protocol.md).
+/*  zp_proto - the zpipe wire protocol, version 2 (docs/protocol.md).
 
     The decoder walks the frame once with a bounded reader and checks every
     rule of the spec before it reports success; the iterators then walk the
@@ -19,7 +19,7 @@
 //  Fixed sizes on the wire, used to reject a count that the bytes left
 //  cannot possibly hold before walking any record.
 #define S_TASK_MIN   (8 + 8 + 4)                //  task, iterations, input length
-#define S_RESULT_MIN (8 + 1 + 8 + 8 + 4 + 4)    //  ... input and output lengths
+#define S_RESULT_MIN (8 + 1 + 1 + 8 + 8 + 4 + 4)    //  ... input and output lengths
 #define S_HELD_SIZE  (8 + 8)
 #define S_ID_SIZE    8
 #define S_STR8_MAX   255
@@ -31,7 +31,7 @@
 
 //  One static reason per version byte, so that the log line says which
 //  version a peer speaks without the decoder formatting (or allocating)
-//  anything. Index 1 is never used: version 1 is ours.
+//  anything. The index of ZP_PROTO_VERSION is never used: that one is ours.
 #define S_V "unsupported version "
 #define S_TEN(prefix) \
     prefix "0", prefix "1", prefix "2", prefix "3", prefix "4", \
@@ -295,16 +295,19 @@ s_decode_results (reader_t *r, zp_results_t *self)
     self->records = r->ptr;
     for (uint32_t index = 0; index < self->count; index++) {
         uint64_t task, iterations, elapsed_ns;
-        uint8_t status;
+        uint8_t status, attempts;
         uint32_t size;
         if (!s_get_u64 (r, &task)
         ||  !s_get_u8 (r, &status)
+        ||  !s_get_u8 (r, &attempts)
         ||  !s_get_u64 (r, &iterations)
         ||  !s_get_u64 (r, &elapsed_ns)
         ||  !s_get_u32 (r, &size))
             return "RESULTS: record truncated";
         if (status != ZP_STATUS_OK && status != ZP_STATUS_FAILED)
             return "RESULTS: status neither 0 nor 1";
+        if (attempts > ZP_MAX_ATTEMPTS)
+            return "RESULTS: attempts above 100";
         if (!s_iterations_ok (iterations))
             return "RESULTS: iterations out of range";
         if (!s_skip (r, size))
@@ -453,10 +456,11 @@ zp_msg_next_result (zp_msg_t *msg, zp_result_t *result)
     const uint8_t *p = msg->cursor;
     result->task = s_load_u64 (p);
     result->status = p [8];
-    result->iterations = s_load_u64 (p + 9);
-    result->elapsed_ns = s_load_u64 (p + 17);
-    result->input_size = s_load_u32 (p + 25);
-    result->input = p + 29;
+    result->attempts = p [9];
+    result->iterations = s_load_u64 (p + 10);
+    result->elapsed_ns = s_load_u64 (p + 18);
+    result->input_size = s_load_u32 (p + 26);
+    result->input = p + 30;
     p = result->input + result->input_size;
     result->output_size = s_load_u32 (p);
     result->output = p + 4;
@@ -669,9 +673,11 @@ zp_results_add (zchunk_t *buf, const zp_result_t *result)
     assert (result->output_size <= UINT32_MAX);
     s_count_record (buf, ZP_RESULTS, ZP_MAX_RECORDS);
 
-    uint8_t fixed [8 + 1 + 8 + 8 + 4];
+    assert (result->attempts <= ZP_MAX_ATTEMPTS);
+    uint8_t fixed [8 + 1 + 1 + 8 + 8 + 4];
     uint8_t *p = s_put_u64 (fixed, result->task);
     p = s_put_u8 (p, result->status);
+    p = s_put_u8 (p, result->attempts);
     p = s_put_u64 (p, result->iterations);
     p = s_put_u64 (p, result->elapsed_ns);
     s_put_u32 (p, (uint32_t) result->input_size);

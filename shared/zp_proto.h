@@ -1,4 +1,4 @@
-/*  zp_proto - the zpipe wire protocol, version 1 (docs/protocol.md).
+/*  zp_proto - the zpipe wire protocol, version 2 (docs/protocol.md).
 
     Encoding appends to a czmq zchunk that the caller owns and reuses, so that
     the hot path does not allocate once the chunk has grown to its working size.
@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ZP_PROTO_VERSION 1
+#define ZP_PROTO_VERSION 2
 #define ZP_HEADER_SIZE 4
 
 //  Message types
@@ -52,6 +52,7 @@
 #define ZP_MAX_ITERATIONS (UINT64_C (1) << 40)
 #define ZP_MAX_RECORDS    (UINT32_C (1) << 20)
 #define ZP_MAX_ACK_IDS    65536
+#define ZP_MAX_ATTEMPTS   100      //  RESULTS attempts, and worker --max-attempts
 
 //  A task reference: which batch, which task.
 typedef struct {
@@ -71,6 +72,7 @@ typedef struct {
 typedef struct {
     uint64_t task;
     uint8_t status;
+    uint8_t attempts;           //  times started in a handler, this one included
     uint64_t iterations;
     uint64_t elapsed_ns;
     const uint8_t *input;
@@ -143,7 +145,7 @@ typedef struct {
 } zp_msg_t;
 
 //  Decode one frame into msg. Returns 0 on success. Returns -1 if the frame
-//  is not a valid version-1 message, and then sets *reason (when reason is not
+//  is not a valid version-2 message, and then sets *reason (when reason is not
 //  NULL) to a static string saying why, for the log. Never reads outside
 //  [data, data + size); never allocates.
 int

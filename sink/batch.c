@@ -216,6 +216,7 @@ batch_accept (batch_t *self, const char *host, uint32_t pid, const zp_result_t *
     record->input_size = (uint32_t) result->input_size;
     record->output_size = (uint32_t) result->output_size;
     record->status = result->status;
+    record->attempts = result->attempts;
     record->worker = worker;
     record->have = true;
     if (result->input_size)
@@ -418,20 +419,33 @@ s_out_base64 (out_t *out, const uint8_t *bytes, size_t size)
 
 //  One element of "data": {"<input>": "<output>"}, or, for an input that is
 //  not valid UTF-8 (JSON cannot carry it as a string),
-//  {"input_base64": "<base64>", "hash": "<output>"}. Returns -1 (EILSEQ)
-//  for an output that is not valid UTF-8, which jansson refused too.
+//  {"input_base64": "<base64>", "hash": "<output>"}. An output that is not
+//  valid UTF-8 (a handler's result can be any bytes) makes it
+//  {"input": "<input>", "output_base64": "<base64>"} (or "input_base64").
 static int
 s_out_entry (out_t *out, const uint8_t *input, size_t input_size,
              const uint8_t *output, size_t output_size)
 {
     //  What follows a plain prefix starts on a character boundary.
     size_t output_plain = s_plain_prefix (output, output_size);
-    if (!s_utf8_valid (output + output_plain, output_size - output_plain)) {
-        errno = EILSEQ;
-        return -1;
-    }
     size_t input_plain = s_plain_prefix (input, input_size);
-    if (s_utf8_valid (input + input_plain, input_size - input_plain)) {
+    bool input_text = s_utf8_valid (input + input_plain, input_size - input_plain);
+    if (!s_utf8_valid (output + output_plain, output_size - output_plain)) {
+        if (input_text) {
+            s_out_literal (out, "{\"input\": ");
+            s_out_string (out, input, input_size, input_plain);
+            s_out_literal (out, ", \"output_base64\": \"");
+        }
+        else {
+            s_out_literal (out, "{\"input_base64\": \"");
+            s_out_base64 (out, input, input_size);
+            s_out_literal (out, "\", \"output_base64\": \"");
+        }
+        s_out_base64 (out, output, output_size);
+        s_out_literal (out, "\"}");
+        return 0;
+    }
+    if (input_text) {
         s_out_literal (out, "{");
         s_out_string (out, input, input_size, input_plain);
         s_out_literal (out, ": ");
@@ -447,27 +461,52 @@ s_out_entry (out_t *out, const uint8_t *input, size_t input_size,
 }
 
 //  One element of "data" for a task that failed: {"input": "<input>",
-//  "error": "<reason>"}, "input_base64" for an input that is not UTF-8.
+//  "error": "<reason>", "attempts": N}, "input_base64" for an input that is
+//  not UTF-8; attempts is how many times a handler started it.
+//  Set name to bytes as a string if they are UTF-8, else name_base64 to
+//  their base64. Returns 0, or -1 when out of memory.
+static int
+s_set_bytes (json_t *object, const char *name, const uint8_t *bytes, size_t size)
+{
+    json_t *text = json_stringn ((const char *) bytes, size);
+    if (text)
+        return json_object_set_new (object, name, text);
+    unsigned char *encoded = (unsigned char *) malloc (4 * ((size + 2) / 3) + 1);
+    char key [32];
+    snprintf (key, sizeof key, "%s_base64", name);
+    if (!encoded)
+        return -1;
+    EVP_EncodeBlock (encoded, bytes, (int) size);
+    int rc = json_object_set_new (object, key, json_string ((const char *) encoded));
+    free (encoded);
+    return rc;
+}
+
+//  {"input" or "input_base64", "output_base64"}: a result that is not text
+//  (an NDJSON line; the summary's entries are written by s_out_entry).
+static json_t *
+s_binary_entry (const uint8_t *input, size_t input_size, const uint8_t *output,
+                size_t output_size)
+{
+    json_t *entry = json_object ();
+    if (entry && (s_set_bytes (entry, "input", input, input_size)
+              ||  s_set_bytes (entry, "output", output, output_size))) {
+        json_decref (entry);
+        return NULL;
+    }
+    return entry;
+}
+
 static json_t *
 s_failed_entry (const uint8_t *input, size_t input_size, const uint8_t *reason,
-                size_t reason_size)
+                size_t reason_size, uint8_t attempts)
 {
     json_t *entry = json_object ();
     if (!entry)
         return NULL;
-    json_t *text = json_stringn ((const char *) input, input_size);
-    if (text)
-        json_object_set_new (entry, "input", text);
-    else {
-        size_t encoded_size = 4 * ((input_size + 2) / 3) + 1;
-        unsigned char *encoded = (unsigned char *) malloc (encoded_size);
-        if (!encoded) {
-            json_decref (entry);
-            return NULL;
-        }
-        EVP_EncodeBlock (encoded, input, (int) input_size);
-        json_object_set_new (entry, "input_base64", json_string ((const char *) encoded));
-        free (encoded);
+    if (s_set_bytes (entry, "input", input, input_size)) {
+        json_decref (entry);
+        return NULL;
     }
     //  A reason that is not UTF-8 (it comes from a worker) is shown as hex.
     json_t *why = json_stringn ((const char *) reason, reason_size);
@@ -482,6 +521,7 @@ s_failed_entry (const uint8_t *input, size_t input_size, const uint8_t *reason,
         }
     }
     json_object_set_new (entry, "error", why ? why : json_null ());
+    json_object_set_new (entry, "attempts", json_integer (attempts));
     return entry;
 }
 
@@ -565,7 +605,7 @@ batch_write_summary (const batch_t *self, FILE *file, bool complete)
         //  Failed tasks are rare: jansson writes them.
         failed++;
         json_t *entry = s_failed_entry (input, record->input_size, input + record->input_size,
-                                        record->output_size);
+                                        record->output_size, record->attempts);
         s_out_flush (&out);
         if (!entry) {
             free (out.data);
@@ -596,22 +636,21 @@ batch_write_summary (const batch_t *self, FILE *file, bool complete)
 //  --- NDJSON (sink --format ndjson) -------------------------------------------
 
 //  One result as one line: {"batch", "task", "input" (or "input_base64"),
-//  "hash"}, or "error" instead of "hash" for a task that failed.
+//  "hash"}, "output_base64" instead of "hash" for an output that is not
+//  valid UTF-8 (a handler's result can be any bytes), or "error" and
+//  "attempts" for a task that failed.
 static int
-s_write_line (uint64_t batch, uint64_t task, uint8_t status, const uint8_t *input,
-              size_t input_size, const uint8_t *output, size_t output_size, FILE *file)
+s_write_line (uint64_t batch, uint64_t task, uint8_t status, uint8_t attempts,
+              const uint8_t *input, size_t input_size, const uint8_t *output,
+              size_t output_size, FILE *file)
 {
-    if (status == ZP_STATUS_OK) {
+    size_t output_plain = s_plain_prefix (output, output_size);
+    if (status == ZP_STATUS_OK
+    &&  s_utf8_valid (output + output_plain, output_size - output_plain)) {
         //  By hand, as the summary's entries are (see above): jansson took
         //  about 2.5 us a line, most of an ndjson sink's time on tiny tasks.
         //  The bytes are what json_dumpf (line, file, JSON_COMPACT |
         //  JSON_PRESERVE_ORDER) writes (tests/unit/test_stream.c).
-        size_t output_plain = s_plain_prefix (output, output_size);
-        if (!s_utf8_valid (output + output_plain, output_size - output_plain)) {
-            //  As in the summary: a hash that is not UTF-8 is not a hash.
-            errno = EILSEQ;
-            return -1;
-        }
         static char buffer [OUT_SIZE];      //  the sink is single-threaded
         out_t out = { .file = file, .data = buffer };
         char head [64];
@@ -634,10 +673,12 @@ s_write_line (uint64_t batch, uint64_t task, uint8_t status, const uint8_t *inpu
         s_out_flush (&out);
         return ferror (file) ? -1 : 0;
     }
-    //  Failed tasks are rare: jansson writes them.
+    //  Failed tasks and outputs that are not text are rare: jansson writes them.
     char batch_hex [17];
     snprintf (batch_hex, sizeof batch_hex, "%016" PRIx64, batch);
-    json_t *entry = s_failed_entry (input, input_size, output, output_size);
+    json_t *entry = status == ZP_STATUS_OK
+                  ? s_binary_entry (input, input_size, output, output_size)
+                  : s_failed_entry (input, input_size, output, output_size, attempts);
     json_t *line = json_pack ("{s:s, s:I}", "batch", batch_hex, "task", (json_int_t) task);
     if (!entry || !line || json_object_update (line, entry)) {
         json_decref (entry);
@@ -656,8 +697,9 @@ s_write_line (uint64_t batch, uint64_t task, uint8_t status, const uint8_t *inpu
 int
 batch_write_result_line (uint64_t batch, const zp_result_t *result, FILE *file)
 {
-    return s_write_line (batch, result->task, result->status, result->input,
-                         result->input_size, result->output, result->output_size, file);
+    return s_write_line (batch, result->task, result->status, result->attempts,
+                         result->input, result->input_size, result->output,
+                         result->output_size, file);
 }
 
 int
@@ -668,8 +710,9 @@ batch_write_result_lines (const batch_t *self, FILE *file)
         if (!record->have)
             continue;
         const uint8_t *input = self->store + record->offset;
-        if (s_write_line (self->id, id, record->status, input, record->input_size,
-                          input + record->input_size, record->output_size, file))
+        if (s_write_line (self->id, id, record->status, record->attempts, input,
+                          record->input_size, input + record->input_size,
+                          record->output_size, file))
             return -1;
     }
     return 0;

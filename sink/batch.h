@@ -31,6 +31,7 @@ typedef struct {
     uint32_t output_size;
     uint32_t worker;            //  index in the batch's worker table
     uint8_t status;
+    uint8_t attempts;           //  times its handler started it (RESULTS)
     bool have;
 } batch_record_t;
 

@@ -218,6 +218,12 @@ s_parse (journal_t *self, json_t *object, journal_record_t *record)
                              &result->output_size))
             return s_bad (self, "a result record without a valid input or output");
         result->status = (uint8_t) status;
+        //  "attempts" came with protocol version 2: older journals have none.
+        uint64_t attempts = 1;
+        if (json_object_get (object, "attempts")
+        &&  (!s_count_member (object, "attempts", &attempts) || attempts > ZP_MAX_ATTEMPTS))
+            return s_bad (self, "a result record with bad \"attempts\"");
+        result->attempts = (uint8_t) attempts;
         result->input = self->input;
         result->output = self->output;
         snprintf (record->host, sizeof record->host, "%s", host);
@@ -343,10 +349,11 @@ journal_write_result (journal_t *self, uint64_t batch, const char *host, uint32_
 {
     char id [17];
     s_hex (id, batch);
-    json_t *object = json_pack ("{s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:f}",
+    json_t *object = json_pack ("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:f}",
         "type", "result", "batch", id,
         "task", (json_int_t) result->task,
         "status", (json_int_t) result->status,
+        "attempts", (json_int_t) result->attempts,
         "iterations", (json_int_t) result->iterations,
         "elapsed_ns", (json_int_t) result->elapsed_ns,
         "host", host, "pid", (json_int_t) pid, "time", time);

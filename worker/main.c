@@ -20,9 +20,12 @@ static worker_config_t config = {
     .heartbeat_ms = 1000,
     .max_iterations = 1000000000,
     .task_timeout_s = 60,
-    .verbosity = 1
+    .verbosity = 1,
+    .handler = { .name = HANDLER_BUILTIN },
+    .max_attempts = 3
 };
 static zp_curve_options_t curve = { NULL, NULL, NULL, NULL };
+static zlist_t *handler_args;       //  --handler-arg values, KEY=VALUE
 
 static int
 s_check (zp_options_t *parser)
@@ -30,7 +33,36 @@ s_check (zp_options_t *parser)
     (void) parser;
     if (zp_curve_check (&curve, ZP_CURVE_NEEDS_VENTILATOR | ZP_CURVE_NEEDS_SINK))
         return EX_USAGE;
+    handler_spec_t *handler = &config.handler;
+    if (handler->exec && strcmp (handler->name, HANDLER_BUILTIN) != 0)
+        return zp_usage_error ("--exec and --handler %s exclude each other", handler->name);
+    if (handler->persistent && !handler->exec)
+        return zp_usage_error ("--exec-persistent needs --exec");
+    if (zlist_size (handler_args) && (handler->exec || handler_is_builtin (handler)))
+        return zp_usage_error ("--handler-arg needs --handler LIBRARY");
+    if (zlist_size (handler_args) > HANDLER_MAX_ARGS)
+        return zp_usage_error ("--handler-arg: more than %d", HANDLER_MAX_ARGS);
+    //  The values live in the list (the parser's) until main returns.
+    handler->args_n = 0;
+    for (const char *text = (const char *) zlist_first (handler_args); text;
+         text = (const char *) zlist_next (handler_args)) {
+        zpipe_handler_arg_t *arg = &handler->args [handler->args_n];
+        const char *equals = strchr (text, '=');
+        if (!equals || equals == text)
+            return zp_usage_error ("--handler-arg: '%s' is not KEY=VALUE", text);
+        if (handler_arg_parse (text, arg))
+            return zp_usage_error ("out of memory");
+        handler->args_n++;
+    }
     return 0;
+}
+
+static void
+s_free_args (void)
+{
+    for (size_t i = 0; i < config.handler.args_n; i++)
+        free ((char *) config.handler.args [i].key);
+    config.handler.args_n = 0;
 }
 
 int
@@ -40,6 +72,10 @@ main (int argc, char *argv [])
     if (cores < 1)
         cores = 1;
     config.processes = (uint64_t) cores;
+    handler_args = zlist_new ();
+    if (!handler_args)
+        return EX_OSERR;
+    zlist_autofree (handler_args);
     //  In the order of zp_engine_kind_t.
     static const char *const engines [] = { "auto", "openssl", "avx2", "avx512", NULL };
     char processes_help [80];
@@ -60,6 +96,24 @@ main (int argc, char *argv [])
         ZP_OPTION_U64 ("max-iterations", 0, &config.max_iterations, "N", 1, ZP_MAX_ITERATIONS,
             "refuse tasks of more iterations (a failed result that\n"
             "says why, instead of running it) (default 1000000000)"),
+        ZP_OPTION_STRING ("handler", 0, &config.handler.name, "NAME|LIB",
+            "what runs a task: sha512-chain (built in, the\n"
+            "default) or a handler library (a path to a .so,\n"
+            "see zpipe_handler.h)"),
+        ZP_OPTION_LIST ("handler-arg", 0, handler_args, "KEY=VALUE",
+            "an argument for the library's init; repeatable\n(default none)"),
+        ZP_OPTION_STRING ("exec", 0, &config.handler.exec, "CMD",
+            "run `/bin/sh -c CMD` per task instead: the task on\n"
+            "its stdin, its stdout (one trailing newline off) the\n"
+            "result; a non-zero exit or --task-timeout fails the\n"
+            "task with stderr's tail as the reason (default none)"),
+        ZP_OPTION_FLAG ("exec-persistent", 0, &config.handler.persistent,
+            "with --exec: one command per process for all its\n"
+            "tasks, one input line in, one output line out each\n"
+            "(default off: one command per task)"),
+        ZP_OPTION_U64 ("max-attempts", 0, &config.max_attempts, "N", 1, ZP_MAX_ATTEMPTS,
+            "a task that crashed its handler library (killed its\n"
+            "process) N times is reported failed (default 3)"),
         ZP_OPTION_STRING ("curve-cert", 0, &curve.cert, "FILE",
             "encrypt and authenticate every link with CURVE: our\n"
             "public certificate (FILE_secret beside it, mode 0600)"),
@@ -68,9 +122,11 @@ main (int argc, char *argv [])
         ZP_OPTION_STRING ("curve-sink", 0, &curve.sink, "FILE",
             "with --curve-cert: the sink's public certificate"),
         ZP_OPTION_U64 ("task-timeout", 0, &config.task_timeout_s, "SECONDS", 1, 86400 * 365,
-            "on SIGTERM, the processes finish what they run\n"
-            "for at most half of this, hand back the rest, and\n"
-            "the worker is gone within it (default 60)"),
+            "an --exec command running longer is killed and\n"
+            "its task failed; on SIGTERM, the processes finish\n"
+            "what they run for at most half of this, hand back\n"
+            "the rest, and the worker is gone within it\n"
+            "(default 60)"),
         ZP_OPTION_CONFIG ("read options from the 'worker' section of this\n"
             "ZPL file first (annotated example:\ndocs/worker.zpl); the command line wins"),
         ZP_OPTION_FLAG ("log-syslog", 0, &log_syslog,
@@ -87,12 +143,14 @@ main (int argc, char *argv [])
     };
     const zp_options_spec_t spec = { "worker",
 "Run one zpipe worker process per core: each pulls tasks from the ventilator,\n"
-"runs the SHA-512 chain on them and pushes the results to the sink. Runs until\n"
+"runs its handler on them (the SHA-512 chain, a library or a command) and\n"
+"pushes the results to the sink. Runs until\n"
 "stopped with SIGINT or SIGTERM, batch after batch; a process that dies is\n"
 "restarted. A second signal stops at once (unfinished tasks are handed back).\n",
 "Exit status: 0 stopped by a signal; 64 usage; 69 can't connect; 78 the\n"
 "engine asked for does not run on this CPU, a CURVE certificate can't be used,\n"
-"or the config file is bad.\n",
+"the config file is bad, or the handler library can't be loaded, has another\n"
+"ABI version or refuses its --handler-arg.\n",
         options, s_check };
     zp_log_init ("worker", 1);
     zp_options_t *parser = zp_options_new (&spec);
@@ -104,6 +162,11 @@ main (int argc, char *argv [])
         zp_log_init ("worker", config.verbosity);
         if (log_syslog)
             zp_log_syslog ();
+        //  A handler library is loaded (and its arguments tried) here too.
+        status = handler_load (&config.handler);
+        go = status == 0;
+    }
+    if (go) {
         //  Loaded here, before the processes are forked: a bad certificate
         //  stops the worker once, with one message, instead of every process
         //  dying and being restarted. No ZeroMQ context is made.
@@ -114,5 +177,7 @@ main (int argc, char *argv [])
         }
     }
     zp_options_destroy (&parser);
+    s_free_args ();
+    zlist_destroy (&handler_args);
     return status;
 }

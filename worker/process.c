@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 //  Most tasks a process holds at once; the slots are allocated up front.
@@ -43,6 +44,8 @@
 #define ROUND_US  1000
 //  While RESULTS wait for the sink, look again this often.
 #define OUTBOX_RETRY_MS 100
+//  While a task waits for another process's handler call, look again this often.
+#define DEFER_RETRY_MS 20
 
 #define SLOT_FREE    0
 #define SLOT_WAITING 1          //  for a lane
@@ -62,6 +65,7 @@ typedef struct {
     uint8_t *input;             //  kept for the result; buffer reused
     size_t size, allocated;
     uint64_t busy_ns;           //  its share of the engine's time so far
+    uint32_t attempts;          //  this run included (handler crashes before + 1)
     uint8_t state;
 } slot_t;
 
@@ -72,7 +76,8 @@ typedef struct {
 
 typedef struct {
     const worker_config_t *config;
-    zp_engine_t *engine;
+    zp_engine_t *engine;        //  the built-in sha512-chain, or
+    runner_t *runner;           //  a library or command handler in a thread
     zsock_t *tasks;             //  to the ventilator
     zsock_t *results;           //  to the sink
     zchunk_t *out;              //  RESULTS being built
@@ -104,6 +109,7 @@ typedef struct {
     uint32_t running [64];      //  slots loaded in the engine's lanes
     size_t running_size;
     bool draining;
+    bool deferring;             //  a task waits for another process's call to end
     int64_t deadline_us;        //  draining: hand back what is left by then
 } self_t;
 
@@ -150,7 +156,8 @@ s_send_ready (self_t *self, uint8_t flags)
         .held_n = held_n
     };
     snprintf (ready.host, sizeof ready.host, "%s", zp_hostname ());
-    snprintf (ready.engine, sizeof ready.engine, "%s", zp_engine_name (self->engine));
+    snprintf (ready.engine, sizeof ready.engine, "%s", self->engine
+              ? zp_engine_name (self->engine) : handler_name (&self->config->handler));
     zp_ready_encode (self->ctl, &ready, list);
     zmq_send (zsock_resolve (self->tasks), zchunk_data (self->ctl), zchunk_size (self->ctl),
               ZMQ_DONTWAIT);
@@ -248,6 +255,7 @@ s_add_result (self_t *self, uint32_t index, uint8_t status, const void *output,
     zp_result_t result = {
         .task = slot->task, .status = status, .iterations = slot->iterations,
         .elapsed_ns = slot->busy_ns,
+        .attempts = (uint8_t) (slot->attempts > ZP_MAX_ATTEMPTS ? ZP_MAX_ATTEMPTS : slot->attempts),
         .input = slot->input, .input_size = slot->size,
         .output = (const uint8_t *) output, .output_size = output_size
     };
@@ -271,10 +279,34 @@ s_refuse_task (self_t *self, uint32_t index)
     if (size < 0 || (size_t) size >= sizeof reason)
         size = (int) sizeof reason - 1;
     slot->busy_ns = 0;
+    slot->attempts = 0;         //  never started
     s_add_result (self, index, ZP_STATUS_FAILED, reason, (size_t) size);
     zp_warn_limited (&self->refusals, "refused task %" PRIu64 " of batch %016" PRIx64 ": %"
                      PRIu64 " iterations, above --max-iterations %" PRIu64, slot->task,
                      slot->batch, slot->iterations, self->config->max_iterations);
+}
+
+//  A task that crashed its handler --max-attempts times is not run again:
+//  it becomes a failed result that says so.
+static void
+s_fail_crashed (self_t *self, uint32_t index, int wstatus)
+{
+    slot_t *slot = &self->slots [index];
+    char how [96], reason [192];
+    if (WIFSIGNALED (wstatus))
+        snprintf (how, sizeof how, "killed by signal %d, %s", WTERMSIG (wstatus),
+                  strsignal (WTERMSIG (wstatus)));
+    else
+        snprintf (how, sizeof how, "its process exited with status %d", WEXITSTATUS (wstatus));
+    int size = snprintf (reason, sizeof reason, "the handler crashed on this task %u times"
+                         " (last: %s); --max-attempts is %" PRIu64, slot->attempts, how,
+                         self->config->max_attempts);
+    if (size < 0 || (size_t) size >= sizeof reason)
+        size = (int) sizeof reason - 1;
+    slot->busy_ns = 0;
+    s_add_result (self, index, ZP_STATUS_FAILED, reason, (size_t) size);
+    zp_warn ("task %" PRIu64 " of batch %016" PRIx64 " crashed the handler %u times;"
+             " reported as failed", slot->task, slot->batch, slot->attempts);
 }
 
 //  --- Tasks in -----------------------------------------------------------------
@@ -320,6 +352,7 @@ s_take_tasks (self_t *self, zp_msg_t *msg)
         slot->batch = ref.batch;
         slot->task = ref.task;
         slot->iterations = task.iterations;
+        slot->attempts = 1;
         if (slot->iterations > self->config->max_iterations) {
             s_refuse_task (self, index);
             refused++;
@@ -361,9 +394,83 @@ s_receive (self_t *self)
 
 //  --- The engine ------------------------------------------------------------
 
+//  A handler in its thread: hand it what waits, up to a call's worth,
+//  and mark those tasks as the ones a crash would be blamed on.
+//
+//  With a library handler, each task's crash count is looked at just
+//  before it runs: one that reached --max-attempts is failed instead. A
+//  task that another process of this worker has in its handler right now
+//  (a straggler's copy) waits until that call ends or its crash is
+//  counted, so that copies never crash at once and overshoot the count.
+//  A task that crashed a handler before goes into a call of its own, so
+//  that the tasks batched with it the first time are not blamed again.
+static void
+s_fill_runner (self_t *self)
+{
+    //  (An --exec command's crash is a failed task, not a crash of ours.)
+    crashlog_t *crashlog = self->config->handler.library ? self->config->crashlog : NULL;
+    size_t looked = 0, waiting = self->waiting_size;
+    uint32_t failed = 0;
+    self->deferring = false;
+    while (self->waiting_size && runner_free (self->runner) && looked++ < waiting) {
+        uint32_t index = self->waiting [self->waiting_head];
+        slot_t *slot = &self->slots [index];
+        zp_ref_t ref = { slot->batch, slot->task };
+        if (crashlog) {
+            if (crashlog_running_elsewhere (crashlog, self->config->index, ref)) {
+                //  To the back of the queue; looked at again soon.
+                self->waiting_head = (self->waiting_head + 1) % MAX_SLOTS;
+                self->waiting [(self->waiting_head + self->waiting_size - 1) % MAX_SLOTS] = index;
+                self->deferring = true;
+                continue;
+            }
+            int wstatus = 0;
+            uint32_t crashes = crashlog_attempts (crashlog, ref, &wstatus);
+            slot->attempts = crashes + 1;
+            if (crashes >= self->config->max_attempts) {
+                self->waiting_head = (self->waiting_head + 1) % MAX_SLOTS;
+                self->waiting_size--;
+                slot->attempts = crashes;
+                s_fail_crashed (self, index, wstatus);
+                failed++;
+                continue;
+            }
+        }
+        bool alone = slot->attempts > 1;
+        if (self->running_size && (alone || self->slots [self->running [0]].attempts > 1))
+            break;
+        self->waiting_head = (self->waiting_head + 1) % MAX_SLOTS;
+        self->waiting_size--;
+        runner_load (self->runner, slot->input, slot->size, slot->task, slot->iterations, index);
+        slot->busy_ns = 0;
+        slot->state = SLOT_RUNNING;
+        self->running [self->running_size++] = index;
+    }
+    if (failed) {
+        //  The failed results go now, and the credit they free with them.
+        s_seal (self);
+        if (s_send_outbox (self))
+            s_send_ready (self, 0);
+    }
+    if (self->running_size && runner_idle (self->runner)) {
+        if (crashlog) {
+            zp_ref_t refs [HANDLER_MAX_BATCH];
+            for (size_t i = 0; i < self->running_size; i++)
+                refs [i] = (zp_ref_t) { self->slots [self->running [i]].batch,
+                                        self->slots [self->running [i]].task };
+            crashlog_running (crashlog, self->config->index, refs, self->running_size);
+        }
+        runner_start (self->runner);
+    }
+}
+
 static void
 s_fill_lanes (self_t *self)
 {
+    if (self->runner) {
+        s_fill_runner (self);
+        return;
+    }
     while (self->waiting_size && zp_engine_free (self->engine)) {
         uint32_t index = self->waiting [self->waiting_head];
         self->waiting_head = (self->waiting_head + 1) % MAX_SLOTS;
@@ -383,8 +490,36 @@ s_fill_lanes (self_t *self)
 //  Take every finished chain into RESULTS, sealed into the outbox per
 //  batch; returns how many.
 static uint32_t
+s_collect_runner (self_t *self)
+{
+    uint32_t collected = 0;
+    runner_result_t result;
+    while (runner_take (self->runner, &result) == 0) {
+        uint32_t index = (uint32_t) result.tag;
+        slot_t *slot = &self->slots [index];
+        for (size_t i = 0; i < self->running_size; i++)
+            if (self->running [i] == index) {
+                self->running [i] = self->running [--self->running_size];
+                break;
+            }
+        slot->busy_ns = result.busy_ns;
+        s_add_result (self, index, result.ok ? ZP_STATUS_OK : ZP_STATUS_FAILED,
+                      result.output, result.output_size);
+        double took_us = (double) slot->busy_ns / 1000;
+        self->task_us = self->task_us == 0 ? took_us : 0.9 * self->task_us + 0.1 * took_us;
+        collected++;
+    }
+    if (collected && self->running_size == 0 && self->config->handler.library)
+        crashlog_running (self->config->crashlog, self->config->index, NULL, 0);
+    s_seal (self);
+    return collected;
+}
+
+static uint32_t
 s_collect (self_t *self)
 {
+    if (self->runner)
+        return s_collect_runner (self);
     uint32_t collected = 0;
     uint64_t index;
     char hex [ZP_HASH_HEX_SIZE];
@@ -411,7 +546,8 @@ s_collect (self_t *self)
 static void
 s_adapt_capacity (self_t *self)
 {
-    uint64_t lanes = zp_engine_lanes (self->engine);
+    uint64_t lanes = self->engine ? zp_engine_lanes (self->engine)
+                                  : runner_lanes (self->runner);
     uint64_t capacity = lanes;
     if (self->task_us > 0 && self->task_us < QUEUE_US)
         capacity = lanes + lanes * (uint64_t) (QUEUE_US / (self->task_us + 1));
@@ -487,7 +623,12 @@ worker_process_run (const worker_config_t *config)
     signal (SIGINT, SIG_IGN);
     signal (SIGHUP, SIG_IGN);
 
-    self->engine = zp_engine_new ((zp_engine_kind_t) config->engine);
+    if (handler_is_builtin (&config->handler))
+        self->engine = zp_engine_new ((zp_engine_kind_t) config->engine);
+    else
+        self->runner = runner_new (&config->handler, config->task_timeout_s, config->crashlog
+                                   ? crashlog_command_group (config->crashlog, config->index)
+                                   : NULL);
     self->slots = (slot_t *) calloc (MAX_SLOTS, sizeof (slot_t));
     self->waiting = (uint32_t *) calloc (MAX_SLOTS, sizeof (uint32_t));
     self->free_slots = (uint32_t *) calloc (MAX_SLOTS, sizeof (uint32_t));
@@ -497,7 +638,7 @@ worker_process_run (const worker_config_t *config)
     self->returning = (zp_ref_t *) calloc (MAX_SLOTS, sizeof (zp_ref_t));
     self->out = zchunk_new (NULL, 65536);
     self->ctl = zchunk_new (NULL, 4096);
-    if (!self->engine || !self->slots || !self->waiting || !self->free_slots || !self->sealing
+    if ((!self->engine && !self->runner) || !self->slots || !self->waiting || !self->free_slots || !self->sealing
     ||  !self->outbox || !self->held || !self->returning || !self->out || !self->ctl) {
         zp_error ("can't set up the worker process (out of memory, or no engine)");
         status = EX_OSERR;
@@ -526,8 +667,12 @@ worker_process_run (const worker_config_t *config)
     if (zp_curve_client (config->curve, self->results, ZP_CURVE_TO_SINK, config->sink, &status)
     ||  zp_attach (self->results, config->sink, false, &status))
         goto done;
-    zp_debug ("engine %s, %zu lanes%s", zp_engine_name (self->engine),
-              zp_engine_lanes (self->engine), config->replaces ? " (a restart)" : "");
+    if (self->engine)
+        zp_debug ("engine %s, %zu lanes%s", zp_engine_name (self->engine),
+                  zp_engine_lanes (self->engine), config->replaces ? " (a restart)" : "");
+    else
+        zp_debug ("handler %s, %zu tasks a call%s", handler_name (&config->handler),
+                  runner_lanes (self->runner), config->replaces ? " (a restart)" : "");
     s_send_ready (self, ZP_READY_HELD);
 
     while (!zp_curve_shut_out (config->curve)) {
@@ -539,16 +684,25 @@ worker_process_run (const worker_config_t *config)
         if (self->draining
         &&  (!s_holds_anything (self) || zp_mono_us () >= self->deadline_us))
             break;
-        bool busy = zp_engine_busy (self->engine) > 0;
+        //  The engine runs in this thread (poll, then a slice); a handler
+        //  runs in its own and says when it is done through its fd.
+        bool busy = self->engine && zp_engine_busy (self->engine) > 0;
         int64_t wait_us = self->next_heartbeat_us - zp_mono_us ();
         int timeout = busy ? 0 : (wait_us > 0 ? (int) (wait_us / 1000) + 1 : 0);
         if (self->outbox_size && timeout > OUTBOX_RETRY_MS)
             timeout = OUTBOX_RETRY_MS;
-        zmq_pollitem_t items [] = {
-            { zsock_resolve (self->tasks), 0, ZMQ_POLLIN, 0 },
-            { zsock_resolve (self->results), 0, ZMQ_POLLOUT, 0 }
+        if (self->deferring && timeout > DEFER_RETRY_MS)
+            timeout = DEFER_RETRY_MS;
+        zmq_pollitem_t items [3] = {
+            { zsock_resolve (self->tasks), 0, ZMQ_POLLIN, 0 }
         };
-        if (zmq_poll (items, self->outbox_size ? 2 : 1, timeout) == -1) {
+        int count = 1;
+        if (self->runner)
+            items [count++] = (zmq_pollitem_t) { NULL, runner_fd (self->runner), ZMQ_POLLIN, 0 };
+        if (self->outbox_size)
+            items [count++] = (zmq_pollitem_t) { zsock_resolve (self->results), 0,
+                                                 ZMQ_POLLOUT, 0 };
+        if (zmq_poll (items, count, timeout) == -1) {
             if (zmq_errno () == EINTR)
                 continue;       //  a signal: looked at above
             zp_error ("zmq_poll: %s", zmq_strerror (zmq_errno ()));
@@ -557,13 +711,13 @@ worker_process_run (const worker_config_t *config)
         if (items [0].revents & ZMQ_POLLIN)
             s_receive (self);
         s_fill_lanes (self);
-        if (zp_engine_busy (self->engine))
+        if (self->engine && zp_engine_busy (self->engine))
             s_run_slice (self);
         uint32_t collected = s_collect (self);
         //  Short tasks: while more wait, run them in the same round (up to
         //  ROUND_US and ROUND_RESULTS), so that one READY accounts for many
         //  results instead of one lane-full each.
-        if (collected && self->waiting_size) {
+        if (collected && self->waiting_size && self->engine) {
             int64_t round_end = zp_mono_us () + ROUND_US;
             while (self->waiting_size && collected < ROUND_RESULTS
                    && zp_mono_us () < round_end) {
@@ -574,6 +728,8 @@ worker_process_run (const worker_config_t *config)
         }
         if (collected)
             s_adapt_capacity (self);
+        if (self->runner)
+            s_fill_lanes (self);
         if (self->outbox_size && s_send_outbox (self)) {
             s_fill_lanes (self);
             s_send_ready (self, 0);
@@ -613,6 +769,7 @@ done:
     zchunk_destroy (&self->out);
     zchunk_destroy (&self->ctl);
     zp_engine_destroy (&self->engine);
+    runner_destroy (&self->runner);
     if (self->slots)
         for (uint32_t i = 0; i < MAX_SLOTS; i++)
             free (self->slots [i].input);

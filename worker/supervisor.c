@@ -38,7 +38,7 @@ typedef struct {
 
 static pid_t
 s_spawn (const worker_config_t *config, const sigset_t *original_mask, pid_t parent,
-         pid_t replaces)
+         pid_t replaces, size_t index)
 {
     pid_t pid = fork ();
     if (pid == 0) {
@@ -52,6 +52,7 @@ s_spawn (const worker_config_t *config, const sigset_t *original_mask, pid_t par
         worker_config_t mine = *config;
         mine.replaces = (uint32_t) replaces;
         mine.supervisor = parent;
+        mine.index = index;
         int status = worker_process_run (&mine);
         //  The process's copy: its watchers must stop before exit tears
         //  the ZeroMQ context down.
@@ -97,6 +98,17 @@ worker_run (const worker_config_t *config)
         zp_error ("out of memory");
         return EX_OSERR;
     }
+    //  A library handler can crash its process: which tasks were in it
+    //  is kept where the process's death does not take it along.
+    worker_config_t shared = *config;
+    if (config->handler.library || config->handler.exec) {
+        shared.crashlog = crashlog_new (count);
+        if (!shared.crashlog) {
+            free (children);
+            return EX_OSERR;
+        }
+    }
+    config = &shared;
     pid_t self = getpid ();
     int status = 0;
     bool stopping = false;
@@ -115,7 +127,7 @@ worker_run (const worker_config_t *config)
         for (size_t i = 0; i < count; i++) {
             child_t *child = &children [i];
             if (!child->pid && !stopping && now >= child->restart_at_us) {
-                child->pid = s_spawn (config, &original_mask, self, child->died);
+                child->pid = s_spawn (config, &original_mask, self, child->died, i);
                 child->started_us = now;
                 if (child->pid < 0) {
                     child->pid = 0;
@@ -161,8 +173,15 @@ worker_run (const worker_config_t *config)
                     continue;
                 child->pid = 0;
                 child->died = pid;
+                //  The tasks that were in its handler call: one attempt each;
+                //  an --exec command it left running is killed.
+                size_t blamed = config->crashlog
+                              ? crashlog_reap (config->crashlog, i, wstatus) : 0;
                 if (stopping)
                     break;
+                if (blamed)
+                    zp_warn ("worker process %d died in its handler with %zu tasks;"
+                             " each counts as an attempt", (int) pid, blamed);
                 int code = WIFEXITED (wstatus) ? WEXITSTATUS (wstatus) : 0;
                 if (code == EX_USAGE || code == EX_UNAVAILABLE || code == EX_CONFIG) {
                     //  It could not start (bad endpoint, engine): so will
@@ -190,6 +209,7 @@ worker_run (const worker_config_t *config)
         }
     }
     free (children);
+    crashlog_destroy (&shared.crashlog);
     zp_info ("all worker processes stopped");
     return status;
 }

@@ -9,6 +9,8 @@
 #ifndef WORKER_H_INCLUDED
 #define WORKER_H_INCLUDED
 
+#include "crashlog.h"
+#include "handler.h"
 #include "zp_curve.h"
 #include "zp_hash.h"
 
@@ -24,9 +26,13 @@ typedef struct {
     zp_curve_t *curve;          //  CURVE keys, or plain text (never NULL)
     uint64_t task_timeout_s;    //  a stop takes at most this long
     int verbosity;
+    handler_spec_t handler;     //  --handler, --handler-arg, --exec
+    uint64_t max_attempts;      //  a task that crashed its handler this often fails
+    crashlog_t *crashlog;       //  shared with the processes (the supervisor's)
     //  Set by the supervisor for each process it starts:
     uint32_t replaces;          //  pid of the dead process this one replaces, or 0
     int supervisor;             //  the supervisor's pid: when it is gone, stop at once
+    size_t index;               //  which of the processes this is (crashlog marks)
 } worker_config_t;
 
 //  Run the supervisor until SIGINT or SIGTERM. Returns a sysexits code.

@@ -86,6 +86,11 @@ usage_error "engine|'e'|-e|argument"         worker "${W[@]}" -e
 usage_error "ventilator|'v'|-v|argument"     worker -s "$R" -v
 usage_error 'task-timeout'                   worker "${W[@]}" --task-timeout 0
 usage_error 'task-timeout'                   worker "${W[@]}" --task-timeout -5
+usage_error 'max-attempts'                   worker "${W[@]}" --max-attempts 0
+usage_error 'max-attempts'                   worker "${W[@]}" --max-attempts 101
+usage_error 'handler-arg.*KEY=VALUE'         worker "${W[@]}" --handler ./x.so --handler-arg x
+usage_error 'exec'                          worker "${W[@]}" --exec ''
+usage_error "exec|argument"                  worker "${W[@]}" --exec
 
 # sink
 usage_error 'frobnicate'                     sink "${S[@]}" --frobnicate
@@ -101,7 +106,7 @@ usage_error 'format.*xml'                    sink "${S[@]}" --format xml
 # --help and -h: status 0, every long option documented (stdout or stderr).
 declare -A LONG=(
     [ventilator]="--bind --sink --count --input --iterations --max-length --min-workers --heartbeat-timeout --task-timeout --resume --config --print-config --log-syslog --quiet --verbose --help --version"
-    [worker]="--ventilator --sink --processes --engine --heartbeat --task-timeout --config --print-config --log-syslog --quiet --verbose --help --version"
+    [worker]="--ventilator --sink --processes --engine --heartbeat --task-timeout --handler --handler-arg --exec --exec-persistent --max-attempts --config --print-config --log-syslog --quiet --verbose --help --version"
     [sink]="--bind --output --format --batches --journal --fsync --config --print-config --log-syslog --quiet --verbose --help --version"
 )
 for stage in ventilator worker sink; do

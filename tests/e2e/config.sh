@@ -41,6 +41,10 @@ worker
     engine = openssl
     heartbeat = 500
     max-iterations = 1000
+    handler = /opt/zpipe/libtask.so
+    handler-arg = "count=words"
+    handler-arg = "mode=two words"
+    max-attempts = 5
     curve-cert = /etc/zpipe/w.cert
     curve-ventilator = /etc/zpipe/v.cert
     curve-sink = /etc/zpipe/s.cert
@@ -66,12 +70,14 @@ sink
 ZPL
 # --count excludes --input, so it has a file of its own.
 printf 'ventilator\n    count = 3\n' >"$T_DIR/ventilator-more.zpl"
+# --exec excludes a --handler library, so it has a file of its own too.
+printf 'worker\n    exec = "tr a-z A-Z"\n    exec-persistent = true\n' >"$T_DIR/worker-more.zpl"
 for stage in ventilator worker sink; do
     # Every long option but the ones that are not settings has a key here.
     keys=$("$BIN/$stage" --help | grep -oE -- '^  (-., |    )--[a-z0-9-]+' \
         | sed 's/.*--//' | grep -vxE -- '(config|print-config|help|version)' | sort)
     in_file=$(cat "$T_DIR/$stage.zpl" "$T_DIR/$stage-more.zpl" 2>/dev/null \
-        | sed -n 's/^    \([a-z0-9-]*\) =.*/\1/p' | sort)
+        | sed -n 's/^    \([a-z0-9-]*\) =.*/\1/p' | sort -u)
     check_eq "$stage: the file sets every option --help lists" "$in_file" "$keys"
     "$BIN/$stage" -c "$T_DIR/$stage.zpl" --print-config >"$T_DIR/$stage.printed" \
         2>"$T_DIR/$stage.err"
@@ -79,6 +85,10 @@ for stage in ventilator worker sink; do
     check "$stage: every key of the file is in effect, with its value" \
         diff "$T_DIR/$stage.zpl" <(grep -v '^#' "$T_DIR/$stage.printed")
 done
+check_eq "worker: exec and exec-persistent through a file" \
+    "$("$BIN/worker" -c "$T_DIR/worker-more.zpl" --print-config | grep -E '^    exec')" \
+    '    exec = "tr a-z A-Z"
+    exec-persistent = true'
 check_eq "ventilator: count through a file" \
     "$("$BIN/ventilator" -c "$T_DIR/ventilator-more.zpl" --print-config | grep count)" \
     "    count = 3"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# tests/e2e/install.sh - `make install` puts the three binaries and their man
-# pages under DESTDIR/PREFIX, the installed binaries run and the pages render;
-# `make install-systemd` adds the sink's and the worker's units, whose
-# ExecStart names the binaries under PREFIX and which `systemd-analyze verify`
-# accepts; `make uninstall` removes exactly what was installed.
+# tests/e2e/install.sh - `make install` puts the three binaries, their man
+# pages and the handler header (zpipe_handler.h) under DESTDIR/PREFIX, the
+# installed binaries run, the pages render and a handler library builds
+# against the header alone; `make install-systemd` adds the sink's and the
+# worker's units, whose ExecStart names the binaries under PREFIX and which
+# `systemd-analyze verify` accepts; `make uninstall` removes exactly what was
+# installed.
 
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -34,6 +36,15 @@ for stage in ventilator worker sink; do
         diag_file "$T_DIR/$stage.man.err"
     fi
 done
+# The handler header is installed, and a library builds against it alone.
+header=$dest/usr/include/zpipe_handler.h
+if [ -f "$header" ] && ${CC:-cc} -std=c17 -Wall -Werror -fPIC -shared -I"$dest/usr/include" \
+        -o "$T_DIR/libwordcount.so" "$E2E_ROOT/docs/examples/wordcount.c" 2>"$T_DIR/cc.err"; then
+    ok "zpipe_handler.h installed; the example handler builds against it"
+else
+    not_ok "zpipe_handler.h installed; the example handler builds against it"
+    diag_file "$T_DIR/cc.err"
+fi
 units=$dest/usr/lib/systemd/system
 if make -s -C "$E2E_ROOT" install-systemd DESTDIR="$dest" PREFIX=/usr \
         >"$T_DIR/install-systemd.log" 2>&1; then

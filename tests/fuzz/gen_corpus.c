@@ -114,7 +114,8 @@ main (int argc, char *argv [])
     };
     zp_results_add (buf, &ok);
     zp_result_t failed = {
-        .task = 1, .status = ZP_STATUS_FAILED, .iterations = 1000, .elapsed_ns = 0,
+        .task = 1, .status = ZP_STATUS_FAILED, .attempts = 3, .iterations = 1000,
+        .elapsed_ns = 0,
         .input = NULL, .input_size = 0,
         .output = (const uint8_t *) "empty input", .output_size = 11
     };
@@ -125,6 +126,17 @@ main (int argc, char *argv [])
     failed.status = 2;
     zp_results_add (buf, &failed);
     s_write_chunk ("bad-results-status-2.bin", buf);
+    //  Version 2: attempts above 100 (the byte after status)
+    zp_results_begin (buf, 4242, "worker-1", 77);
+    failed.status = ZP_STATUS_FAILED;
+    zp_results_add (buf, &failed);
+    zchunk_data (buf) [ZP_HEADER_SIZE + 4 + 1 + 8 + 8 + 4 + 8 + 1] = 101;
+    s_write_chunk ("bad-results-attempts-101.bin", buf);
+    //  A version-1 RESULTS (no attempts byte): refused by its version
+    zp_results_begin (buf, 4242, "worker-1", 77);
+    zp_results_add (buf, &ok);
+    zchunk_data (buf) [2] = 1;
+    s_write_chunk ("bad-results-version-1.bin", buf);
 
     zp_batch_t batch = {
         .batch = UINT64_C (0x1122334455667788),
@@ -134,9 +146,9 @@ main (int argc, char *argv [])
     };
     zp_batch_encode (buf, &batch);
     s_write_chunk ("ok-batch.bin", buf);
-    //  Version 2 and an unknown type, on an otherwise valid BATCH
-    zchunk_data (buf) [2] = 2;
-    s_write_chunk ("bad-version-2.bin", buf);
+    //  Another version and an unknown type, on an otherwise valid BATCH
+    zchunk_data (buf) [2] = ZP_PROTO_VERSION + 1;
+    s_write_chunk ("bad-version-3.bin", buf);
     zchunk_data (buf) [2] = ZP_PROTO_VERSION;
     zchunk_data (buf) [3] = 0x06;
     s_write_chunk ("bad-unknown-type.bin", buf);
@@ -159,7 +171,7 @@ main (int argc, char *argv [])
     s_write_chunk ("ok-ack-adopt.bin", buf);
 
     s_write ("bad-empty.bin", "", 0);
-    s_write ("bad-header-only.bin", "ZP\x01", 3);
+    s_write ("bad-header-only.bin", "ZP\x02", 3);
 
     zchunk_destroy (&buf);
     return EXIT_SUCCESS;

@@ -149,16 +149,16 @@ s_sample_ready (uint8_t flags, uint64_t received, uint64_t finished)
 static void
 s_fixed_set (zsock_t *sock, bool to_sink)
 {
-    uint8_t header [8] = { 'Z', 'P', 1, 0x77, 0, 0, 0, 0 };
+    uint8_t header [8] = { 'Z', 'P', ZP_PROTO_VERSION, 0x77, 0, 0, 0, 0 };
     s_send_invalid (sock, "", 0);
     s_send_invalid (sock, "ZP", 2);
     s_send_invalid (sock, "XX\x01\x01", 4);
     s_send_invalid (sock, header, sizeof header);       //  unknown type
-    header [2] = 2;
+    header [2] = ZP_PROTO_VERSION + 1;
     header [3] = ZP_READY;
-    s_send_invalid (sock, header, sizeof header);       //  version 2
+    s_send_invalid (sock, header, sizeof header);       //  a newer version
     //  Two frames where one is expected.
-    s_send (sock, "ZP\x01\x01", 4, ZMQ_SNDMORE);
+    s_send (sock, "ZP\x02\x01", 4, ZMQ_SNDMORE);
     s_send_invalid (sock, "more", 4);
 
     //  Each type, truncated and with a trailing byte.

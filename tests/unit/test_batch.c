@@ -261,21 +261,69 @@ Test (batch, special_byte_everywhere)
     free (items);
 }
 
-//  jansson could not write an output that is not UTF-8, and neither can
-//  the writer: the summary fails (the sink reports it) instead of being
-//  invalid JSON.
-Test (batch, output_not_utf8)
+//  A handler's output can be any bytes: one that is not UTF-8 is written
+//  as "output_base64", and the summary stays valid JSON.
+static json_t *
+s_summary_of (batch_t *batch)
 {
-    item_t item = s_item ("input", 5, "\xff", 1);
-    batch_t *batch = s_batch (&item, 1);
     char *text;
     size_t size;
     FILE *file = open_memstream (&text, &size);
-    errno = 0;
-    cr_assert_eq (batch_write_summary (batch, file, true), -1);
-    cr_assert_eq (errno, EILSEQ);
+    cr_assert_eq (batch_write_summary (batch, file, true), 0);
     fclose (file);
+    json_error_t error;
+    json_t *summary = json_loadb (text, size, 0, &error);
+    cr_assert_not_null (summary, "not JSON: %s: %s", error.text, text);
     free (text);
+    return summary;
+}
+
+Test (batch, output_not_utf8)
+{
+    item_t items [2] = {
+        s_item ("input", 5, "\xff\x00ok", 4),
+        s_item ("\xfe", 1, "\x80", 1)
+    };
+    batch_t *batch = s_batch (items, 2);
+    json_t *summary = s_summary_of (batch);
+    json_t *first = json_array_get (json_object_get (summary, "data"), 0);
+    json_t *second = json_array_get (json_object_get (summary, "data"), 1);
+    cr_assert_str_eq (json_string_value (json_object_get (first, "input")), "input");
+    //  base64 of ff 00 6f 6b, and of 80; fe is "/g=="
+    cr_assert_str_eq (json_string_value (json_object_get (first, "output_base64")), "/wBvaw==");
+    cr_assert_eq (json_object_size (first), 2);
+    cr_assert_str_eq (json_string_value (json_object_get (second, "input_base64")), "/g==");
+    cr_assert_str_eq (json_string_value (json_object_get (second, "output_base64")), "gA==");
+    cr_assert_eq (json_object_size (second), 2);
+    json_decref (summary);
     batch_destroy (&batch);
-    s_free (&item, 1);
+    s_free (items, 2);
+}
+
+//  A failed task is listed with its reason and its attempts.
+Test (batch, failed_with_attempts)
+{
+    batch_t *batch = batch_new (42);
+    zp_batch_t announce = { .batch = 42, .flags = ZP_BATCH_TOTAL, .total = 2, .iterations = 1 };
+    cr_assert_eq (batch_announce (batch, &announce, 1e9), 0);
+    zp_result_t ok = { .task = 0, .status = ZP_STATUS_OK, .attempts = 2, .iterations = 1,
+                       .input = (const uint8_t *) "a", .input_size = 1,
+                       .output = (const uint8_t *) "b", .output_size = 1 };
+    zp_result_t failed = { .task = 1, .status = ZP_STATUS_FAILED, .attempts = 3,
+                           .iterations = 1, .input = (const uint8_t *) "boom", .input_size = 4,
+                           .output = (const uint8_t *) "crashed", .output_size = 7 };
+    cr_assert_eq (batch_accept (batch, "host", 1, &ok, 1e9), 1);
+    cr_assert_eq (batch_accept (batch, "host", 1, &failed, 1e9), 1);
+    json_t *summary = s_summary_of (batch);
+    json_t *data = json_object_get (summary, "data");
+    //  The seed's shape for the success, reason and attempts for the failure
+    cr_assert_str_eq (json_string_value (json_object_get (json_array_get (data, 0), "a")), "b");
+    cr_assert_eq (json_object_size (json_array_get (data, 0)), 1);
+    json_t *entry = json_array_get (data, 1);
+    cr_assert_str_eq (json_string_value (json_object_get (entry, "input")), "boom");
+    cr_assert_str_eq (json_string_value (json_object_get (entry, "error")), "crashed");
+    cr_assert_eq (json_integer_value (json_object_get (entry, "attempts")), 3);
+    cr_assert_eq (json_integer_value (json_object_get (summary, "failed")), 1);
+    json_decref (summary);
+    batch_destroy (&batch);
 }

@@ -233,3 +233,40 @@ Test (journal, base64_round_trips_every_length)
     }
     journal_destroy (&journal);
 }
+
+//  Version 2: a result's attempts is journalled and read back; a record
+//  written before it (no "attempts") reads as 1; a bad one is damage.
+Test (journal, attempts)
+{
+    journal_t *journal = journal_open (path);
+    cr_assert_not_null (journal);
+    zp_result_t failed = {
+        .task = 7, .status = ZP_STATUS_FAILED, .attempts = 3, .iterations = 1,
+        .input = (const uint8_t *) "x", .input_size = 1,
+        .output = (const uint8_t *) "crashed", .output_size = 7
+    };
+    cr_assert_eq (journal_write_result (journal, 1, "h", 1, 1.0, &failed), 0);
+    journal_destroy (&journal);
+    FILE *file = fopen (path, "a");
+    cr_assert_not_null (file);
+    fputs ("{\"type\":\"result\",\"batch\":\"0000000000000001\",\"task\":8,\"status\":0,"
+           "\"iterations\":1,\"elapsed_ns\":1,\"host\":\"h\",\"pid\":1,\"time\":1.0,"
+           "\"input\":\"y\",\"output\":\"z\"}\n", file);
+    fclose (file);
+    journal = journal_open (path);
+    journal_record_t record;
+    cr_assert_eq (journal_next (journal, &record), 1);
+    cr_assert_eq (record.result.task, 7);
+    cr_assert_eq (record.result.attempts, 3);
+    cr_assert_eq (journal_next (journal, &record), 1);
+    cr_assert_eq (record.result.task, 8);
+    cr_assert_eq (record.result.attempts, 1);
+    journal_destroy (&journal);
+    unlink (path);
+    s_expect_damaged ("{\"type\":\"result\",\"batch\":\"000000000000002a\",\"task\":1,\"status\":1,"
+                      "\"attempts\":101,\"iterations\":1,\"elapsed_ns\":1,\"host\":\"h\","
+                      "\"pid\":1,\"time\":1.0,\"input\":\"x\",\"output\":\"y\"}\n");
+    s_expect_damaged ("{\"type\":\"result\",\"batch\":\"000000000000002a\",\"task\":1,\"status\":1,"
+                      "\"attempts\":\"3\",\"iterations\":1,\"elapsed_ns\":1,\"host\":\"h\","
+                      "\"pid\":1,\"time\":1.0,\"input\":\"x\",\"output\":\"y\"}\n");
+}

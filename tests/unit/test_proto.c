@@ -181,13 +181,14 @@ s_encode_results_sample (void)
 {
     zp_results_begin (buf, 4242, "worker-1", 77);
     zp_result_t ok = {
-        .task = 3, .status = ZP_STATUS_OK, .iterations = 5, .elapsed_ns = 12345,
+        .task = 3, .status = ZP_STATUS_OK, .attempts = 2, .iterations = 5, .elapsed_ns = 12345,
         .input = (const uint8_t *) "line", .input_size = 4,
         .output = (const uint8_t *) s_hex, .output_size = 128
     };
     zp_results_add (buf, &ok);
     zp_result_t failed = {
-        .task = 4, .status = ZP_STATUS_FAILED, .iterations = 1, .elapsed_ns = 0,
+        .task = 4, .status = ZP_STATUS_FAILED, .attempts = ZP_MAX_ATTEMPTS, .iterations = 1,
+        .elapsed_ns = 0,
         .input = NULL, .input_size = 0,
         .output = (const uint8_t *) "too long", .output_size = 8
     };
@@ -443,6 +444,7 @@ Test (proto, results_round_trip)
     cr_assert (zp_msg_next_result (&msg, &result));
     cr_assert_eq (result.task, 3);
     cr_assert_eq (result.status, ZP_STATUS_OK);
+    cr_assert_eq (result.attempts, 2);
     cr_assert_eq (result.iterations, 5);
     cr_assert_eq (result.elapsed_ns, 12345);
     cr_assert_eq (result.input_size, 4);
@@ -453,6 +455,7 @@ Test (proto, results_round_trip)
     cr_assert (zp_msg_next_result (&msg, &result));
     cr_assert_eq (result.task, 4);
     cr_assert_eq (result.status, ZP_STATUS_FAILED);
+    cr_assert_eq (result.attempts, ZP_MAX_ATTEMPTS);
     cr_assert_eq (result.iterations, 1);
     cr_assert_eq (result.elapsed_ns, 0);
     cr_assert_eq (result.input_size, 0);
@@ -797,7 +800,7 @@ Test (proto, unknown_types)
         s_expect_reject_buf ("unknown type");
     }
     //  A bare header of an unknown type
-    s_expect_reject ("ZP\x01\x06", 4, "unknown type");
+    s_expect_reject ("ZP\x02\x06", 4, "unknown type");
 }
 
 
@@ -1147,6 +1150,30 @@ Test (proto, results_bad_status)
     }
 }
 
+//  Version 2: attempts (a u8 after status) is 0 ... ZP_MAX_ATTEMPTS.
+Test (proto, results_attempts)
+{
+    const uint8_t bad [] = { ZP_MAX_ATTEMPTS + 1, 0x80, 0xff };
+    for (size_t index = 0; index < sizeof bad; index++) {
+        s_encode_one_result (ZP_STATUS_FAILED, 1);
+        s_patch_u8 (RESULTS_RECORDS_AT + 9, bad [index]);
+        s_expect_reject_buf ("RESULTS: attempts above 100");
+    }
+    const uint8_t good [] = { 0, 1, ZP_MAX_ATTEMPTS };
+    for (size_t index = 0; index < sizeof good; index++) {
+        s_encode_one_result (ZP_STATUS_FAILED, 1);
+        s_patch_u8 (RESULTS_RECORDS_AT + 9, good [index]);
+        zp_msg_t msg = s_decode_ok (buf);
+        zp_result_t result;
+        cr_assert (zp_msg_next_result (&msg, &result));
+        cr_assert_eq (result.attempts, good [index]);
+    }
+    //  A record cut right after status or inside attempts' neighbours
+    s_encode_one_result (ZP_STATUS_OK, 1);
+    zchunk_set (buf, zchunk_data (buf), RESULTS_RECORDS_AT + 9);
+    s_expect_reject_buf ("RESULTS: count exceeds records present");
+}
+
 Test (proto, results_iterations_out_of_range)
 {
     s_encode_one_result (ZP_STATUS_OK, 0);
@@ -1171,8 +1198,8 @@ Test (proto, results_host_length_past_end)
 
 Test (proto, results_blobs_past_end)
 {
-    //  Record: task 8, status 1, iterations 8, elapsed 8, input length 4
-    size_t input_len_at = RESULTS_RECORDS_AT + 25;
+    //  Record: task 8, status 1, attempts 1, iterations 8, elapsed 8, input length 4
+    size_t input_len_at = RESULTS_RECORDS_AT + 26;
     size_t output_len_at = input_len_at + 4 + 2;
     s_encode_one_result (ZP_STATUS_OK, 1);
     s_patch_u32 (input_len_at, 2 + 4 + 3 + 1);

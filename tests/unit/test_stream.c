@@ -153,26 +153,31 @@ Test (ndjson, a_failed_task_has_error)
     result.status = ZP_STATUS_FAILED;
     result.output = (const uint8_t *) "too many iterations";
     result.output_size = 19;
+    result.attempts = 2;
     json_t *line = s_result_line (&result);
     cr_assert_null (json_object_get (line, "hash"));
     cr_assert_str_eq (json_string_value (json_object_get (line, "input")), "in");
     cr_assert_str_eq (json_string_value (json_object_get (line, "error")),
                       "too many iterations");
     cr_assert_eq (json_integer_value (json_object_get (line, "task")), 3);
+    cr_assert_eq (json_integer_value (json_object_get (line, "attempts")), 2);
     json_decref (line);
 }
 
-Test (ndjson, a_hash_not_utf8_is_an_error)
+//  A handler's output can be any bytes: one that is not UTF-8 goes out as
+//  base64, as in the summary.
+Test (ndjson, an_output_not_utf8_is_base64)
 {
-    zp_result_t result = s_result (0, "a", 1);
-    result.output = (const uint8_t *) "\xff";
-    result.output_size = 1;
+    zp_result_t result = s_result (3, "a", 1);
+    result.output = (const uint8_t *) "\xff\x00";
+    result.output_size = 2;
     char *text;
     size_t size;
     FILE *file = open_memstream (&text, &size);
-    cr_assert_eq (batch_write_result_line (1, &result, file), -1);
+    cr_assert_eq (batch_write_result_line (1, &result, file), 0);
     fclose (file);
-    cr_assert_eq (size, 0, "nothing is written");
+    cr_expect_str_eq (text, "{\"batch\":\"0000000000000001\",\"task\":3,\"input\":\"a\","
+                            "\"output_base64\":\"/wA=\"}\n");
     free (text);
 }
 
