@@ -4,7 +4,7 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
-PKGS       := libzmq libczmq libcrypto jansson
+PKGS       := libzmq libczmq libcrypto jansson libmicrohttpd
 VERSION    := 0.1.0
 
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \

@@ -35,7 +35,11 @@ s_usage (void)
 "      --curve-allow DIR     with --curve-cert: the public certificates of the\n"
 "                            workers and the ventilator; no other client gets in\n"
 "                            (reloaded when it changes)\n"
-"  -q, --quiet               log errors and warnings only\n"
+"      --http ADDRESS:PORT   serve /metrics (Prometheus), /status (JSON) and / (a\n"
+"                            live page) over HTTP there; PORT or :PORT alone is\n"
+"                            127.0.0.1:PORT, * is every interface (default: off)\n"
+"  -q, --quiet               log errors and warnings only, and show no progress\n"
+"                            bar (otherwise shown when stderr is a terminal)\n"
 "  -v, --verbose             log debug detail\n"
 "  -h, --help                show this help and exit\n"
 "  -V, --version             show the version and exit\n"
@@ -49,7 +53,7 @@ s_usage (void)
 "{\"input_base64\": \"...\", \"hash\": \"...\"}. See README.md.\n"
 "\n"
 "Exit status: 0 every batch reported; 64 usage; 65 the journal is damaged;\n"
-"69 can't bind; 74 can't write the output or the journal; 75 stopped by a\n"
+"69 can't bind (the endpoint or the --http address); 74 can't write the output or the journal; 75 stopped by a\n"
 "signal with a batch incomplete (its summary, with \"complete\": false, is\n"
 "written first); 78 a CURVE certificate or the allow directory can't be used.\n");
 }
@@ -67,8 +71,9 @@ main (int argc, char *argv [])
         .verbosity = 1
     };
     zp_curve_options_t curve = { NULL, NULL, NULL, NULL };
+    http_address_t http;
     enum { OPT_BATCHES = 256, OPT_MAX_BATCH_BYTES, OPT_CURVE_CERT, OPT_CURVE_ALLOW,
-           OPT_JOURNAL, OPT_FSYNC };
+           OPT_JOURNAL, OPT_FSYNC, OPT_HTTP };
     static const struct option options [] = {
         { "bind", required_argument, NULL, 'b' },
         { "output", required_argument, NULL, 'o' },
@@ -78,6 +83,7 @@ main (int argc, char *argv [])
         { "curve-allow", required_argument, NULL, OPT_CURVE_ALLOW },
         { "journal", required_argument, NULL, OPT_JOURNAL },
         { "fsync", required_argument, NULL, OPT_FSYNC },
+        { "http", required_argument, NULL, OPT_HTTP },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -119,6 +125,13 @@ main (int argc, char *argv [])
                     return zp_usage_error ("--fsync: '%s' is not one of always, second,"
                                            " never", optarg);
                 break;
+            case OPT_HTTP: {
+                const char *why = NULL;
+                if (http_parse_address (optarg, &http, &why))
+                    return zp_usage_error ("--http: '%s': %s", optarg, why);
+                config.http = &http;
+                break;
+            }
             case 'q': config.verbosity = 0; break;
             case 'v': config.verbosity = 2; break;
             case 'h': s_usage (); return 0;
