@@ -69,6 +69,7 @@ $(BIN)/zpipe-keygen: $(B)/keygen/main.o
 # A unit test of a stage's class names its object here and links it too.
 $(B)/tests/test_ledger: $(B)/ventilator/ledger.o
 $(B)/tests/test_journal: $(B)/sink/journal.o $(B)/sink/batch.o
+$(B)/tests/test_stats: $(B)/sink/stats.o $(B)/sink/observe.o
 
 $(B)/tests/%: tests/unit/%.c $(SHARED_OBJ) Makefile
 	@mkdir -p $(dir $@)
@@ -101,7 +102,8 @@ run: deps
 	@$(MAKE) -s all
 	@scripts/run -- $(ARGS)
 
-test: deps
+test:
+	@scripts/install-deps test
 	@$(MAKE) -s tests
 	@scripts/run-tests
 
@@ -129,7 +131,8 @@ fuzz: deps
 # The whole suite built with -Werror (gcc and clang), run under ASan+UBSan,
 # the end-to-end run under valgrind, the fuzzers for 60 s, then clang-tidy,
 # cppcheck and shellcheck: see scripts/check.
-check: deps
+check:
+	@scripts/install-deps test
 	@scripts/check
 # Benchmarks on this machine, in one go (issue 4): engines, the default
 # workload against the Python program zpipe replaces, tiny tasks against a

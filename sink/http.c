@@ -167,10 +167,10 @@ http_parse_address (const char *text, http_address_t *address, const char **reas
         return -1;
     }
     if (streq (host, "localhost"))
-        strcpy (host, "127.0.0.1");
+        snprintf (host, sizeof host, "127.0.0.1");
     else
     if (streq (host, "*"))
-        strcpy (host, "0.0.0.0");
+        snprintf (host, sizeof host, "0.0.0.0");
     size_t size = strlen (host);
     if (host [0] == '[' && size > 2 && host [size - 1] == ']') {
         struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &address->addr;
@@ -306,9 +306,13 @@ http_new (const http_address_t *address, int *status)
         *status = EX_OSERR;
         return NULL;
     }
-    self->page [0] = 0;
-    for (size_t i = 0; i < sizeof s_page / sizeof s_page [0]; i++)
-        strcat (self->page, s_page [i]);
+    size_t at = 0;
+    for (size_t i = 0; i < sizeof s_page / sizeof s_page [0]; i++) {
+        size_t size = strlen (s_page [i]);
+        memcpy (self->page + at, s_page [i], size);
+        at += size;
+    }
+    self->page [at] = 0;
     pthread_mutex_init (&self->lock, NULL);
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (family == AF_INET6)

@@ -161,12 +161,17 @@ static uint64_t
 s_rss_bytes (void)
 {
     FILE *file = fopen ("/proc/self/statm", "r");
-    unsigned long long size = 0, resident = 0;
-    int fields = file ? fscanf (file, "%llu %llu", &size, &resident) : 0;
-    if (file)
-        fclose (file);
+    char line [128] = "";
+    if (!file)
+        return 0;
+    bool read = fgets (line, sizeof line, file) != NULL;
+    fclose (file);
+    char *end = line;
+    strtoull (line, &end, 10);              //  total program size: skipped
+    errno = 0;
+    unsigned long long resident = read && *end == ' ' ? strtoull (end + 1, NULL, 10) : 0;
     long page = sysconf (_SC_PAGESIZE);
-    return fields == 2 && page > 0 ? (uint64_t) resident * (uint64_t) page : 0;
+    return errno == 0 && page > 0 ? (uint64_t) resident * (uint64_t) page : 0;
 }
 
 //  STATS to the sink, with the heartbeat: what this process has done and
