@@ -111,14 +111,15 @@ test:
 # fuzz` runs them for FUZZ_TIME seconds in all, from their seed corpora.
 FUZZ_CC    ?= clang
 FUZZ_TIME  ?= 60
-FUZZERS    := proto input cert
+FUZZERS    := proto input cert config
 FUZZ_BINS  := $(FUZZERS:%=$(B)/fuzz/fuzz_%)
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-              -std=c17 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Ishared \
+              -std=c17 -D_DEFAULT_SOURCE -D_GNU_SOURCE -DZP_VERSION=\"fuzz\" -Ishared \
               $(shell $(PKG_CONFIG) --cflags libczmq 2>/dev/null)
 FUZZ_SRC_proto := shared/zp_proto.c
 FUZZ_SRC_input := shared/zp_input.c
 FUZZ_SRC_cert  := shared/zp_curve.c shared/zp_zap.c shared/zp_util.c
+FUZZ_SRC_config := shared/zp_options.c shared/zp_util.c
 
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard shared/*.h) Makefile
 	@mkdir -p $(dir $@)

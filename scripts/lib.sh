@@ -6,20 +6,33 @@
 # PID we were given (never by name).
 
 # zp_free_ports N: print N distinct free loopback TCP ports, space-separated.
-# The kernel picks them (bind to port 0); all N sockets are held open together
-# so the ports are distinct, then released for the caller to bind. Another
-# program could take one in between: the window is small, and a stage that
+# They are taken at random below the kernel's ephemeral range
+# (net.ipv4.ip_local_port_range), where no outgoing connection gets its
+# source port: a port the kernel hands out for bind(0) comes from that range
+# and may be given to another test's connecting socket before the caller
+# binds it. Each is bound to prove it free, all are held together so they
+# are distinct, then released for the caller to bind. Another test could
+# pick the same port in between: the window is small, and a stage that
 # cannot bind says so and exits 69.
 zp_free_ports() {
     local n=${1:-1}
     if command -v python3 >/dev/null 2>&1; then
         python3 - "$n" <<'EOF'
-import socket, sys
+import random, socket, sys
+try:
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+except (OSError, ValueError, IndexError):
+    low = 32768
+low = max(low, 12000)
 socks = []
-for _ in range(int(sys.argv[1])):
+while len(socks) < int(sys.argv[1]):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
+    try:
+        s.bind(("127.0.0.1", random.randrange(10000, low)))
+        socks.append(s)
+    except OSError:
+        s.close()
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
         return

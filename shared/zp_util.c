@@ -92,8 +92,7 @@ zp_warn_limited (zp_ratelimit_t *limiter, const char *format, ...)
 }
 
 int
-zp_parse_u64 (const char *option, const char *text, uint64_t min, uint64_t max,
-              uint64_t *value)
+zp_u64_parse (const char *text, uint64_t min, uint64_t max, uint64_t *value)
 {
     //  strtoull accepts leading spaces, signs and "0x"; a count given by a
     //  person or a script is plain decimal, so anything else is refused.
@@ -101,17 +100,14 @@ zp_parse_u64 (const char *option, const char *text, uint64_t min, uint64_t max,
     for (const char *c = text; plain && *c; c++)
         if (*c < '0' || *c > '9')
             plain = false;
-    if (plain) {
-        errno = 0;
-        unsigned long long number = strtoull (text, NULL, 10);
-        if (errno == 0 && number >= min && number <= max) {
-            *value = (uint64_t) number;
-            return 0;
-        }
-    }
-    zp_usage_error ("%s: '%s' is not a whole number from %" PRIu64 " to %" PRIu64,
-                    option, text ? text : "", min, max);
-    return -1;
+    if (!plain)
+        return -1;
+    errno = 0;
+    unsigned long long number = strtoull (text, NULL, 10);
+    if (errno || number < min || number > max)
+        return -1;
+    *value = (uint64_t) number;
+    return 0;
 }
 
 int

@@ -51,11 +51,9 @@ void
 
 //  --- Options -----------------------------------------------------------------
 //  Parse a whole decimal number in [min, max]: no sign, no spaces, no
-//  suffix, no overflow. Returns 0, or -1 after a usage error
-//  "<option>: '<text>' is not a whole number from <min> to <max>".
+//  suffix, no overflow. Returns 0, or -1 (and *value is left alone).
 int
-    zp_parse_u64 (const char *option, const char *text, uint64_t min, uint64_t max,
-                  uint64_t *value);
+    zp_u64_parse (const char *text, uint64_t min, uint64_t max, uint64_t *value);
 
 //  Print "<stage>: <message> (see '<stage> --help')" as one line on stderr,
 //  the stage being the one given to zp_log_init. Returns EX_USAGE.

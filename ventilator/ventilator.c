@@ -88,6 +88,7 @@ typedef struct {
     uint64_t told_redelivered;  //  the counters in our last BATCH
     uint64_t told_restarts;
     bool said_waiting;
+    bool shut_out;              //  the sink refused our CURVE key
     uint64_t refused;           //  malformed messages dropped
     zp_ratelimit_t refusals;
 } self_t;
@@ -677,6 +678,12 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
         zp_info ("%" PRIu64 " tasks go out again (held past --task-timeout, or their"
                  " results never reached the sink)", again);
     s_dispatch (self);
+    //  libzmq does not try a refused handshake again: waiting on would be
+    //  waiting forever (zp_curve has said why and what to check).
+    if (zp_curve_shut_out (self->config->curve)) {
+        self->shut_out = true;
+        return -1;
+    }
     return 0;
 }
 
@@ -745,6 +752,12 @@ ventilator_run (const ventilator_config_t *config)
                  " tasks were sent again, %" PRIu64 " worker restarts%s", self->batch,
                  ledger_total (self->ledger), ledger_redelivered (self->ledger),
                  self->worker_restarts, self->rejected ? " (some lines were rejected)" : "");
+    }
+    else
+    if (self->shut_out) {
+        zp_error ("the sink at %s refused our CURVE key: giving up (allow our"
+                  " certificate there, then start again)", config->sink);
+        status = EX_NOPERM;
     }
     else {
         zp_warn ("interrupted: %" PRIu64 " of %" PRIu64 " results acknowledged by the sink",

@@ -5,48 +5,30 @@
     file, You can obtain one at http://mozilla.org/MPL/2.0/.
 */
 #include "worker.h"
+#include "zp_options.h"
 #include "zp_proto.h"
 #include "zp_util.h"
 
-#include <getopt.h>
 #include <unistd.h>
 
-static void
-s_usage (long cores)
+static worker_config_t config = {
+    .ventilator = "tcp://localhost:5557",
+    .sink = "tcp://localhost:5558",
+    .engine = ZP_ENGINE_AUTO,
+    .heartbeat_ms = 1000,
+    .max_iterations = 1000000000,
+    .task_timeout_s = 60,
+    .verbosity = 1
+};
+static zp_curve_options_t curve = { NULL, NULL, NULL, NULL };
+
+static int
+s_check (zp_options_t *parser)
 {
-    printf (
-"Usage: worker [OPTION]...\n"
-"Run one zpipe worker process per core: each pulls tasks from the ventilator,\n"
-"runs the SHA-512 chain on them and pushes the results to the sink. Runs until\n"
-"stopped with SIGINT or SIGTERM, batch after batch; a process that dies is\n"
-"restarted. A second signal stops at once (unfinished tasks are handed back).\n"
-"\n"
-"  -v, --ventilator ENDPOINT the ventilator's task endpoint\n"
-"                            (default tcp://localhost:5557)\n"
-"  -s, --sink ENDPOINT       the sink's endpoint (default tcp://localhost:5558)\n"
-"  -p, --processes N         worker processes (default: online cores, here %ld)\n"
-"  -e, --engine NAME         hash engine: auto, openssl, avx2 or avx512\n"
-"                            (default auto: the fastest this CPU runs)\n"
-"      --heartbeat MS        tell the ventilator we are alive this often\n"
-"                            (default 1000; keep it well under its\n"
-"                            --heartbeat-timeout)\n"
-"      --max-iterations N    refuse tasks of more iterations (a failed result that\n"
-"                            says why, instead of running it) (default 1000000000)\n"
-"      --curve-cert FILE     encrypt and authenticate every link with CURVE: our\n"
-"                            public certificate (FILE_secret beside it, mode 0600)\n"
-"      --curve-ventilator FILE  with --curve-cert: the ventilator's public certificate\n"
-"      --curve-sink FILE     with --curve-cert: the sink's public certificate\n"
-"      --task-timeout SECONDS  on SIGTERM, the processes finish what they run\n"
-"                            for at most half of this, hand back the rest, and\n"
-"                            the worker is gone within it (default 60)\n"
-"  -q, --quiet               log errors and warnings only\n"
-"      --verbose             log debug detail\n"
-"  -h, --help                show this help and exit\n"
-"  -V, --version             show the version and exit\n"
-"\n"
-"Exit status: 0 stopped by a signal; 64 usage; 69 can't connect; 78 the\n"
-"engine asked for does not run on this CPU, or a CURVE certificate can't be used.\n",
-            cores);
+    (void) parser;
+    if (zp_curve_check (&curve, ZP_CURVE_NEEDS_VENTILATOR | ZP_CURVE_NEEDS_SINK))
+        return EX_USAGE;
+    return 0;
 }
 
 int
@@ -55,91 +37,74 @@ main (int argc, char *argv [])
     long cores = sysconf (_SC_NPROCESSORS_ONLN);
     if (cores < 1)
         cores = 1;
-    worker_config_t config = {
-        .ventilator = "tcp://localhost:5557",
-        .sink = "tcp://localhost:5558",
-        .processes = (uint64_t) cores,
-        .engine = ZP_ENGINE_AUTO,
-        .heartbeat_ms = 1000,
-        .max_iterations = 1000000000,
-        .task_timeout_s = 60,
-        .verbosity = 1
+    config.processes = (uint64_t) cores;
+    //  In the order of zp_engine_kind_t.
+    static const char *const engines [] = { "auto", "openssl", "avx2", "avx512", NULL };
+    char processes_help [80];
+    snprintf (processes_help, sizeof processes_help,
+              "worker processes (default: online cores, here %ld)", cores);
+    const zp_option_t options [] = {
+        ZP_OPTION_STRING ("ventilator", 'v', &config.ventilator, "ENDPOINT",
+            "the ventilator's task endpoint\n(default tcp://localhost:5557)"),
+        ZP_OPTION_STRING ("sink", 's', &config.sink, "ENDPOINT",
+            "the sink's endpoint (default tcp://localhost:5558)"),
+        ZP_OPTION_U64 ("processes", 'p', &config.processes, "N", 1, 1024, processes_help),
+        ZP_OPTION_CHOICE ("engine", 'e', &config.engine, "NAME", engines,
+            "hash engine: auto, openssl, avx2 or avx512\n"
+            "(default auto: the fastest this CPU runs)"),
+        ZP_OPTION_U64 ("heartbeat", 0, &config.heartbeat_ms, "MS", 10, 600000,
+            "tell the ventilator we are alive this often\n"
+            "(default 1000; keep it well under its\n--heartbeat-timeout)"),
+        ZP_OPTION_U64 ("max-iterations", 0, &config.max_iterations, "N", 1, ZP_MAX_ITERATIONS,
+            "refuse tasks of more iterations (a failed result that\n"
+            "says why, instead of running it) (default 1000000000)"),
+        ZP_OPTION_STRING ("curve-cert", 0, &curve.cert, "FILE",
+            "encrypt and authenticate every link with CURVE: our\n"
+            "public certificate (FILE_secret beside it, mode 0600)"),
+        ZP_OPTION_STRING ("curve-ventilator", 0, &curve.ventilator, "FILE",
+            "with --curve-cert: the ventilator's public certificate"),
+        ZP_OPTION_STRING ("curve-sink", 0, &curve.sink, "FILE",
+            "with --curve-cert: the sink's public certificate"),
+        ZP_OPTION_U64 ("task-timeout", 0, &config.task_timeout_s, "SECONDS", 1, 86400 * 365,
+            "on SIGTERM, the processes finish what they run\n"
+            "for at most half of this, hand back the rest, and\n"
+            "the worker is gone within it (default 60)"),
+        ZP_OPTION_CONFIG ("read options from the 'worker' section of this\n"
+            "ZPL file first (annotated example:\ndocs/worker.zpl); the command line wins"),
+        ZP_OPTION_SET ("quiet", 'q', &config.verbosity, 0, "log errors and warnings only"),
+        ZP_OPTION_SET ("verbose", 0, &config.verbosity, 2,
+            "log debug detail (-v is --ventilator here)"),
+        ZP_OPTION_PRINT,
+        ZP_OPTION_HELP,
+        ZP_OPTION_VERSION,
+        ZP_OPTION_END
     };
-    zp_curve_options_t curve = { NULL, NULL, NULL, NULL };
-    enum { OPT_VERBOSE = 256, OPT_HEARTBEAT, OPT_MAX_ITERATIONS, OPT_CURVE_CERT,
-           OPT_CURVE_VENTILATOR, OPT_CURVE_SINK, OPT_TASK_TIMEOUT };
-    static const struct option options [] = {
-        { "ventilator", required_argument, NULL, 'v' },
-        { "sink", required_argument, NULL, 's' },
-        { "processes", required_argument, NULL, 'p' },
-        { "engine", required_argument, NULL, 'e' },
-        { "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
-        { "max-iterations", required_argument, NULL, OPT_MAX_ITERATIONS },
-        { "curve-cert", required_argument, NULL, OPT_CURVE_CERT },
-        { "curve-ventilator", required_argument, NULL, OPT_CURVE_VENTILATOR },
-        { "curve-sink", required_argument, NULL, OPT_CURVE_SINK },
-        { "task-timeout", required_argument, NULL, OPT_TASK_TIMEOUT },
-        { "quiet", no_argument, NULL, 'q' },
-        { "verbose", no_argument, NULL, OPT_VERBOSE },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
-        { NULL, 0, NULL, 0 }
-    };
+    const zp_options_spec_t spec = { "worker",
+"Run one zpipe worker process per core: each pulls tasks from the ventilator,\n"
+"runs the SHA-512 chain on them and pushes the results to the sink. Runs until\n"
+"stopped with SIGINT or SIGTERM, batch after batch; a process that dies is\n"
+"restarted. A second signal stops at once (unfinished tasks are handed back).\n",
+"Exit status: 0 stopped by a signal; 64 usage; 69 can't connect; 78 the\n"
+"engine asked for does not run on this CPU, a CURVE certificate can't be used,\n"
+"or the config file is bad.\n",
+        options, s_check };
     zp_log_init ("worker", 1);
-    int opt;
-    opterr = 0;
-    while ((opt = getopt_long (argc, argv, ":v:s:p:e:qhV", options, NULL)) != -1) {
-        int rc = 0;
-        switch (opt) {
-            case 'v': config.ventilator = optarg; break;
-            case 's': config.sink = optarg; break;
-            case 'p':
-                rc = zp_parse_u64 ("--processes", optarg, 1, 1024, &config.processes);
-                break;
-            case 'e':
-                if (zp_engine_kind_parse (optarg, &config.engine))
-                    return zp_usage_error ("--engine: '%s' is not one of auto,"
-                                           " openssl, avx2, avx512", optarg);
-                break;
-            case OPT_HEARTBEAT:
-                rc = zp_parse_u64 ("--heartbeat", optarg, 10, 600000, &config.heartbeat_ms);
-                break;
-            case OPT_MAX_ITERATIONS:
-                rc = zp_parse_u64 ("--max-iterations", optarg, 1, ZP_MAX_ITERATIONS,
-                                   &config.max_iterations);
-                break;
-            case OPT_CURVE_CERT: curve.cert = optarg; break;
-            case OPT_CURVE_VENTILATOR: curve.ventilator = optarg; break;
-            case OPT_CURVE_SINK: curve.sink = optarg; break;
-            case OPT_TASK_TIMEOUT:
-                rc = zp_parse_u64 ("--task-timeout", optarg, 1, 86400 * 365,
-                                   &config.task_timeout_s);
-                break;
-            case 'q': config.verbosity = 0; break;
-            case OPT_VERBOSE: config.verbosity = 2; break;
-            case 'h': s_usage (cores); return 0;
-            case 'V': printf ("worker (zpipe) %s\n", ZP_VERSION); return 0;
-            case ':': return zp_usage_error ("option '%s' needs a value",
-                                             argv [optind - 1]);
-            default:  return zp_usage_error ("unknown option '%s'",
-                                             argv [optind - 1]);
-        }
-        if (rc)
-            return EX_USAGE;
-    }
-    if (optind < argc)
-        return zp_usage_error ("unexpected argument '%s'", argv [optind]);
-    if (zp_curve_check (&curve, ZP_CURVE_NEEDS_VENTILATOR | ZP_CURVE_NEEDS_SINK))
-        return EX_USAGE;
-    zp_log_init ("worker", config.verbosity);
-    //  Loaded here, before the processes are forked: a bad certificate
-    //  stops the worker once, with one message, instead of every process
-    //  dying and being restarted. No ZeroMQ context is made.
+    zp_options_t *parser = zp_options_new (&spec);
+    if (!parser)
+        return EX_OSERR;
     int status = 0;
-    config.curve = zp_curve_new (&curve, &status);
-    if (!config.curve)
-        return status;
-    status = worker_run (&config);
-    zp_curve_destroy (&config.curve);
+    bool go = zp_options_parse (parser, argc, argv, &status) == 0;
+    if (go) {
+        zp_log_init ("worker", config.verbosity);
+        //  Loaded here, before the processes are forked: a bad certificate
+        //  stops the worker once, with one message, instead of every process
+        //  dying and being restarted. No ZeroMQ context is made.
+        config.curve = zp_curve_new (&curve, &status);
+        if (config.curve) {
+            status = worker_run (&config);
+            zp_curve_destroy (&config.curve);
+        }
+    }
+    zp_options_destroy (&parser);
     return status;
 }

@@ -545,7 +545,7 @@ worker_process_run (const worker_config_t *config)
     signal (SIGINT, SIG_IGN);
     signal (SIGHUP, SIG_IGN);
 
-    self->engine = zp_engine_new (config->engine);
+    self->engine = zp_engine_new ((zp_engine_kind_t) config->engine);
     self->slots = (slot_t *) calloc (MAX_SLOTS, sizeof (slot_t));
     self->waiting = (uint32_t *) calloc (MAX_SLOTS, sizeof (uint32_t));
     self->free_slots = (uint32_t *) calloc (MAX_SLOTS, sizeof (uint32_t));

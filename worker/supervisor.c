@@ -78,7 +78,7 @@ s_describe (int status, char *buffer, size_t size)
 int
 worker_run (const worker_config_t *config)
 {
-    if (!zp_engine_supported (config->engine)) {
+    if (!zp_engine_supported ((zp_engine_kind_t) config->engine)) {
         zp_error ("--engine: this CPU can't run the %s engine",
                   config->engine == ZP_ENGINE_AVX512 ? "avx512" : "avx2");
         return EX_CONFIG;

@@ -18,7 +18,7 @@ typedef struct {
     const char *ventilator;     //  task endpoint (DEALER, connected)
     const char *sink;           //  result endpoint (DEALER, connected)
     uint64_t processes;         //  worker processes to run
-    zp_engine_kind_t engine;
+    int engine;                 //  zp_engine_kind_t
     uint64_t heartbeat_ms;      //  READY at least this often
     uint64_t max_iterations;    //  longer tasks are refused (a failed result)
     zp_curve_t *curve;          //  CURVE keys, or plain text (never NULL)

@@ -102,9 +102,9 @@ usage_error "http|argument"                  sink "${S[@]}" --http
 
 # --help and -h: status 0, every long option documented (stdout or stderr).
 declare -A LONG=(
-    [ventilator]="--bind --sink --count --input --iterations --max-length --min-workers --heartbeat-timeout --task-timeout --resume --quiet --verbose --help --version"
-    [worker]="--ventilator --sink --processes --engine --heartbeat --task-timeout --quiet --verbose --help --version"
-    [sink]="--bind --output --batches --journal --fsync --http --quiet --verbose --help --version"
+    [ventilator]="--bind --sink --count --input --iterations --max-length --min-workers --heartbeat-timeout --task-timeout --resume --config --print-config --quiet --verbose --help --version"
+    [worker]="--ventilator --sink --processes --engine --heartbeat --task-timeout --config --print-config --quiet --verbose --help --version"
+    [sink]="--bind --output --batches --journal --fsync --http --config --print-config --quiet --verbose --help --version"
 )
 for stage in ventilator worker sink; do
     for flag in --help -h; do

@@ -129,6 +129,16 @@ refused 78 'curve-ventilator.*junk\.cert' "worker --curve-ventilator of a file t
     worker -p 1 -v "$T" -s "$R" --curve-cert "$K/worker.cert" \
     --curve-ventilator "$T_DIR/junk.cert" --curve-sink "$K/sink.cert"
 
+# A ventilator whose key the sink does not allow gives up with 77 and says
+# why, instead of waiting forever (libzmq never retries a refused handshake).
+start_bg strict-sink "$BIN/sink" -b "$R" --curve-cert "$K/sink.cert" --curve-allow "$T_DIR/allow"
+strict_sink=$LAST_PID
+refused 77 'sink at .* refused our CURVE key: giving up' \
+    "ventilator whose key the sink does not allow" \
+    ventilator -b "$T" -s "$R" -n 2 -N 10 --curve-cert "$K/vent.cert" \
+    --curve-allow "$T_DIR/allow" --curve-sink "$K/sink.cert"
+stop "$strict_sink" 10
+
 # zpipe-keygen
 modes=$(stat -c '%a' "$K/worker.cert" "$K/worker.cert_secret" | tr '\n' ' ')
 check_eq "zpipe-keygen: NAME.cert is 644, NAME.cert_secret 600" "$modes" "644 600 "

@@ -1,0 +1,29 @@
+#   worker.zpl - an annotated config file for the worker.
+#
+#   worker -c docs/worker.zpl [OPTION]...
+#
+#   ZPL: one "key = value" per line, four spaces under the stage's name, '#'
+#   comments; every key is a long option and the command line wins. See
+#   docs/ventilator.zpl for the rules and README "Config files".
+
+worker
+    #   The ventilator's task endpoint and the sink's endpoint.
+    ventilator = "tcp://localhost:5557"
+    sink = "tcp://localhost:5558"
+    #   Worker processes; leave it out to run one per online core.
+    #   processes = 4
+    #   Hash engine: auto (the fastest this CPU runs), openssl, avx2, avx512.
+    engine = auto
+    #   Tell the ventilator we are alive this often (ms); well under its
+    #   heartbeat-timeout.
+    heartbeat = 1000
+    #   Refuse tasks of more iterations (a failed result that says why).
+    max-iterations = 1000000000
+    #   On SIGTERM, finish what runs within half of this (s), hand back the rest.
+    task-timeout = 60
+    #   CURVE on every link:
+    #   curve-cert = "/etc/zpipe/worker.cert"
+    #   curve-ventilator = "/etc/zpipe/ventilator.cert"
+    #   curve-sink = "/etc/zpipe/sink.cert"
+    quiet = false
+    verbose = false
