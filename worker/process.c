@@ -196,7 +196,7 @@ s_send_stats (self_t *self, uint8_t flags)
     };
     snprintf (stats.host, sizeof stats.host, "%s", zp_hostname ());
     snprintf (stats.engine, sizeof stats.engine, "%s", zp_engine_name (self->engine));
-    zp_ref_t running [64];
+    zp_ref_t running [sizeof self->running / sizeof self->running [0]];
     for (size_t i = 0; i < self->running_size; i++) {
         slot_t *slot = &self->slots [self->running [i]];
         running [i] = (zp_ref_t) { slot->batch, slot->task };
