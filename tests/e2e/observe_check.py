@@ -20,7 +20,8 @@
         FILE is a PNG image whose pixels are not all the same.
     observe_check.py progress CAPTURE
         CAPTURE (what a terminal showed of the sink's stderr) has progress bar
-        percentages that never go down, at least two of them, the last 100.0.
+        percentages that never go down, at least two of them, the last 100.0,
+        and no log line that starts on the bar's line.
 
 Exit 0 and one line on stdout when the check passes, 1 with the reasons on
 stderr when it does not, 2 for bad usage.
@@ -232,6 +233,13 @@ def check_progress(capture_file):
         problems.append(f'the last percentage is not 100.0: {values[-1:]}')
     if '\r' not in text:
         problems.append('the bar is not redrawn in place (no carriage return)')
+    # A log line never continues the bar's line: it starts the capture, a
+    # new line, or a line the bar was cleared from ("\r" ESC "[K").
+    for match in re.finditer(r'[EWID]: \d\d-\d\d-\d\d \d\d:\d\d:\d\d ', text):
+        before = text[:match.start()]
+        if before and not before.endswith(('\n', '\r\x1b[K')):
+            problems.append(f'a log line continues the bar: ...{before[-60:]!r}')
+            break
     if problems:
         fail(*problems)
     print(f'{len(values)} redraws: {" ".join(f"{v:g}" for v in values)}')
