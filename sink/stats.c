@@ -15,6 +15,7 @@ struct _stats_t {
     stats_row_t *rows;
     size_t size;
     size_t last;                //  the row found last: results come in runs
+    int64_t tick_us;            //  the last stats_tick
     uint64_t gone_total;
     zp_ratelimit_t full;
 };
@@ -143,9 +144,17 @@ size_t
 stats_tick (stats_t *self, int64_t now_us)
 {
     assert (self);
+    //  A sink that was not looking (its loop busy writing a summary of a
+    //  million results, or stopped) has reports queued unread: the time it
+    //  was away is not the processes' silence.
+    int64_t away_us = self->tick_us && now_us - self->tick_us > STATS_TICK_GAP_US
+                    ? now_us - self->tick_us : 0;
+    self->tick_us = now_us;
     size_t went = 0;
     for (size_t i = 0; i < self->size; i++) {
         stats_row_t *row = &self->rows [i];
+        if (away_us > 0)
+            row->last_us += away_us;
         int64_t silent_us = now_us - row->last_us;
         if (row->state == STATS_ALIVE
         &&  silent_us > (int64_t) row->interval_ms * 1000 * STATS_GONE_INTERVALS) {

@@ -22,6 +22,9 @@
 #define STATS_MAX_RUNNING 64
 //  Silent for this many report intervals: gone.
 #define STATS_GONE_INTERVALS 3
+//  stats_tick is called often (every 10 ms); a longer gap between two
+//  calls, beyond this, is time the sink was away, not silence.
+#define STATS_TICK_GAP_US 250000
 //  The interval assumed for a process that has sent results but no STATS.
 #define STATS_DEFAULT_INTERVAL_MS 1000
 
@@ -72,7 +75,9 @@ int
                    int64_t now_us);
 
 //  Mark the processes silent for STATS_GONE_INTERVALS of their interval as
-//  gone (logged). Returns how many went now.
+//  gone (logged). Call it often: a gap between calls longer than
+//  STATS_TICK_GAP_US (the caller was busy) does not count as silence.
+//  Returns how many went now.
 size_t
     stats_tick (stats_t *self, int64_t now_us);
 

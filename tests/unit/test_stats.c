@@ -62,6 +62,17 @@ s_report (const char *host, uint32_t pid, uint32_t interval_ms, uint8_t flags,
     cr_assert_eq (stats_report (stats, &msg, now_us), 0);
 }
 
+//  Ticks every 10 ms from..to, as the sink's loop calls it; returns how
+//  many processes went.
+static size_t
+s_ticks (int64_t from_us, int64_t to_us)
+{
+    size_t went = 0;
+    for (int64_t now = from_us; now < to_us; now += 10000)
+        went += stats_tick (stats, now);
+    return went + stats_tick (stats, to_us);
+}
+
 Test (stats, gone_after_three_intervals_and_back)
 {
     s_report ("a", 1, 100, 0, 500, 0);
@@ -71,11 +82,11 @@ Test (stats, gone_after_three_intervals_and_back)
     const stats_row_t *row = stats_row (stats, 0);
     cr_assert_eq (row->running_tasks [0].task, 42);
     //  Three intervals of silence are allowed, not more.
-    cr_assert_eq (stats_tick (stats, 300000), 0);
+    cr_assert_eq (s_ticks (0, 300000), 0);
     cr_assert_eq (stats_tick (stats, 300001), 1);
     cr_assert_eq (stats_row (stats, 0)->state, STATS_GONE);
     cr_assert_eq (stats_rate (stats), 0);
-    cr_assert_eq (stats_tick (stats, 900000), 0, "counted once");
+    cr_assert_eq (s_ticks (300001, 900000), 0, "counted once");
     cr_assert_eq (stats_gone_total (stats), 1);
     s_report ("a", 1, 100, 0, 500, 1000000);
     cr_assert_eq (stats_row (stats, 0)->state, STATS_ALIVE);
@@ -88,10 +99,10 @@ Test (stats, leaving_is_left_not_gone)
     s_report ("a", 1, 100, ZP_STATS_LEAVING, 500, 50000);
     cr_assert_eq (stats_row (stats, 0)->state, STATS_LEFT);
     cr_assert_eq (stats_row (stats, 0)->running, 0);
-    cr_assert_eq (stats_tick (stats, 10000000), 0);
+    cr_assert_eq (s_ticks (50000, 1000000), 0);
     cr_assert_eq (stats_gone_total (stats), 0);
     //  A result that was on its way does not make it alive again.
-    cr_assert_eq (stats_results (stats, "a", 1, 3, 10000001), 0);
+    cr_assert_eq (stats_results (stats, "a", 1, 3, 1000001), 0);
     cr_assert_eq (stats_row (stats, 0)->state, STATS_LEFT);
     cr_assert_eq (stats_row (stats, 0)->results, 3);
 }
@@ -102,7 +113,20 @@ Test (stats, results_alone_make_a_row)
     cr_assert_eq (stats_size (stats), 1);
     cr_assert_not (stats_row (stats, 0)->reported);
     //  The default interval until it reports one.
-    cr_assert_eq (stats_tick (stats, STATS_DEFAULT_INTERVAL_MS * 3000 + 1), 1);
+    cr_assert_eq (s_ticks (0, STATS_DEFAULT_INTERVAL_MS * 3000 + 1), 1);
+}
+
+Test (stats, a_sink_that_was_away_does_not_count_it_as_silence)
+{
+    s_report ("a", 1, 100, 0, 500, 0);
+    cr_assert_eq (s_ticks (0, 200000), 0);
+    //  The sink's loop was busy for 5 s: no tick, reports queued.
+    cr_assert_eq (stats_tick (stats, 5200000), 0);
+    cr_assert_eq (stats_row (stats, 0)->state, STATS_ALIVE);
+    //  Silent after the sink is back: 0.2 s before the stall and 0.1 s
+    //  after make the three intervals.
+    cr_assert_eq (s_ticks (5210000, 5290000), 0);
+    cr_assert_eq (s_ticks (5300000, 5400000), 1);
 }
 
 Test (stats, same_pid_on_two_hosts_is_two_rows)
