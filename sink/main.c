@@ -60,7 +60,8 @@ main (int argc, char *argv [])
         ZP_OPTION_U64 ("max-batch-bytes", 0, &config.max_batch_bytes, "N", 1024,
             UINT64_C (1) << 48,
             "most bytes of results (inputs and outputs) one batch\n"
-            "may hold; more are refused (default 4294967296)"),
+            "may hold; results past it are failed tasks that say\n"
+            "so (default 4294967296)"),
         ZP_OPTION_STRING ("curve-cert", 0, &curve.cert, "FILE",
             "encrypt and authenticate every link with CURVE: our\n"
             "public certificate (FILE_secret beside it, mode 0600)"),

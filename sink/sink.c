@@ -539,12 +539,28 @@ s_on_results (self_t *self, zmq_msg_t *routing_id, zp_msg_t *message)
     if (!batch->announced && limit > BATCH_UNANNOUNCED_BYTES)
         limit = BATCH_UNANNOUNCED_BYTES;
     zp_result_t result;
+    char reason [160];
     while (zp_msg_next_result (message, &result)) {
-        if (batch->store_size + result.input_size + result.output_size > limit) {
-            s_refuse (self, routing_id, batch->announced
-                      ? "result would take the batch over --max-batch-bytes"
-                      : "results for an unannounced batch over 64 MiB");
+        if (batch->store_size + result.input_size + result.output_size > limit
+        &&  !batch->announced) {
+            //  Sent again once the BATCH is in and the limit is the real one.
+            s_refuse (self, routing_id, "results for an unannounced batch over 64 MiB");
             continue;
+        }
+        if (batch->store_size + result.input_size + result.output_size > limit) {
+            //  Refused, it would come back forever (the ventilator sends again
+            //  what the sink does not acknowledge): it is taken as a failed
+            //  task that says why, so the batch ends and the summary tells.
+            snprintf (reason, sizeof reason, "its result (%zu bytes) would take the batch"
+                      " over the sink's --max-batch-bytes (%" PRIu64 ")",
+                      result.input_size + result.output_size, limit);
+            zp_warn_limited (&self->refusals, "batch %016" PRIx64 ", task %" PRIu64 ": %s",
+                             batch->id, result.task, reason);
+            result.status = ZP_STATUS_FAILED;
+            result.output = (const uint8_t *) reason;
+            result.output_size = strlen (reason);
+            if (batch->store_size + result.input_size + result.output_size > limit)
+                result.input_size = 0;      //  not even the input fits: the task id tells
         }
         int rc = batch_accept (batch, results->host, results->pid, &result, now);
         if (rc == 1) {

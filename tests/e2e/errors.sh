@@ -144,4 +144,40 @@ SINK_ARGS=()
 stop "$VENT" 5
 stop "$WORKER" 5
 
+# 8. A batch whose results outgrow the sink's --max-batch-bytes: the results
+# that do not fit are failed tasks that say why (refusing them would have the
+# ventilator send them again forever), the batch ends, the rest is right.
+case_dir max-batch-bytes
+free_ports 2
+for i in $(seq 1 12); do printf 'line-%02d-%s\n' "$i" "$(printf 'x%.0s' $(seq 1 60))"; done \
+    >"$T_DIR/input.txt"
+SINK_ARGS=(--max-batch-bytes 1024)
+start_pipeline "sink worker ventilator" "tcp://127.0.0.1:${PORTS[0]}" "tcp://127.0.0.1:${PORTS[1]}" \
+    -i "$T_DIR/input.txt" -N 10
+SINK_ARGS=()
+expect_exit "over --max-batch-bytes: the ventilator exits 0 (the batch ends)" "$VENT" "$WAIT" 0
+expect_exit "over --max-batch-bytes: the sink exits 0" "$SINK" 15 0
+check "over --max-batch-bytes: what fits is right, the rest failed saying why" python3 - \
+    "$T_DIR/input.txt" "$T_DIR/sink.out" <<'PY'
+import hashlib, json, sys
+lines = open(sys.argv[1], "rb").read().split(b"\n")[:-1]
+summary = json.load(open(sys.argv[2]))
+ok = failed = 0
+assert len(summary["data"]) == len(lines), "one entry per line"
+for line, entry in zip(lines, summary["data"]):
+    if "error" in entry:
+        assert "--max-batch-bytes (1024)" in entry["error"], entry
+        failed += 1
+        continue
+    h = line
+    for _ in range(10):
+        h = hashlib.sha512(h).hexdigest().encode()
+    assert entry == {line.decode(): h.decode()}, entry
+    ok += 1
+assert ok >= 1 and failed >= 1, (ok, failed)
+assert summary["failed"] == failed and summary["complete"] is True, summary
+print(f"{ok} right, {failed} failed")
+PY
+stop "$WORKER" 10
+
 finish
