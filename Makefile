@@ -42,7 +42,8 @@ BENCH_BINS := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 $(B)/shared/%_avx2.o:   EXTRA := -mavx2 -mbmi2
 $(B)/shared/%_avx512.o: EXTRA := -mavx512f -mavx512vl -mavx512bw -mbmi2
 
-.PHONY: all run test check fuzz deps clean install uninstall tests
+.PHONY: all run test check fuzz deps clean install uninstall tests install-systemd \
+        uninstall-systemd
 all: $(BINS)
 
 # Everything `scripts/run-tests` runs needs: the stages, unit tests, tools.
@@ -70,6 +71,7 @@ $(BIN)/zpipe-keygen: $(B)/keygen/main.o
 $(B)/tests/test_ledger: $(B)/ventilator/ledger.o
 $(B)/tests/test_journal: $(B)/sink/journal.o $(B)/sink/batch.o
 $(B)/tests/test_stats: $(B)/sink/stats.o $(B)/sink/observe.o
+$(B)/tests/test_stream: $(B)/sink/batch.o
 
 $(B)/tests/%: tests/unit/%.c $(SHARED_OBJ) Makefile
 	@mkdir -p $(dir $@)
@@ -163,6 +165,22 @@ install: all
 uninstall:
 	rm -f $(addprefix $(BINDIR)/,$(notdir $(BINS)))
 	rm -f $(addprefix $(MANDIR)/,$(notdir $(MANPAGES)))
+	rm -f $(addprefix $(UNITDIR)/,$(notdir $(UNITS)))
+
+# systemd units for the sink and a templated worker (README, "Running as a
+# service"): only when asked, as they expect /etc/zpipe. Their ExecStart
+# names the binaries under PREFIX.
+UNITDIR := $(DESTDIR)$(PREFIX)/lib/systemd/system
+UNITS   := $(wildcard scripts/systemd/*.service)
+install-systemd:
+	install -d $(UNITDIR)
+	for unit in $(UNITS); do \
+	    sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' $$unit >$(UNITDIR)/$$(basename $$unit) \
+	    && chmod 0644 $(UNITDIR)/$$(basename $$unit) || exit 1; \
+	done
+
+uninstall-systemd:
+	rm -f $(addprefix $(UNITDIR)/,$(notdir $(UNITS)))
 
 clean:
 	rm -rf $(B) $(BIN)

@@ -11,6 +11,9 @@ sink
     bind = "tcp://*:5558"
     #   Summaries go here ('-' = standard output).
     output = "-"
+    #   json: one document per batch when it is complete; ndjson: one line
+    #   per result as it comes, then a summary line per batch.
+    format = json
     #   Exit after this many batches; 0 serves until stopped.
     batches = 1
     #   Append every accepted result here before acknowledging it, and
@@ -26,5 +29,7 @@ sink
     #   Serve /metrics, /status and a live page over HTTP (off when absent;
     #   "9558" alone is 127.0.0.1:9558, "*:9558" every interface).
     #   http = "127.0.0.1:9558"
+    #   Log to syslog (facility daemon) instead of standard error.
+    log-syslog = false
     quiet = false
     verbose = false

@@ -38,5 +38,7 @@ ventilator
     #   curve-allow = "/etc/zpipe/clients"
     #   curve-sink = "/etc/zpipe/sink.cert"
     #   Logging: quiet = errors and warnings only; verbose = debug detail.
+    #   Log to syslog (facility daemon) instead of standard error.
+    log-syslog = false
     quiet = false
     verbose = false

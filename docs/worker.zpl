@@ -26,5 +26,7 @@ worker
     #   curve-cert = "/etc/zpipe/worker.cert"
     #   curve-ventilator = "/etc/zpipe/ventilator.cert"
     #   curve-sink = "/etc/zpipe/sink.cert"
+    #   Log to syslog (facility daemon) instead of standard error.
+    log-syslog = false
     quiet = false
     verbose = false

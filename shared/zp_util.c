@@ -8,11 +8,13 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 static const char *s_stage = "zpipe";
 static int s_verbosity = 1;
+static bool s_syslog = false;
 static void (*s_hook) (void);
 
 void
@@ -35,6 +37,14 @@ zp_log_init (const char *stage, int verbosity)
     setenv ("ZSYS_LOGSTREAM", "stderr", 1);
 }
 
+void
+zp_log_syslog (void)
+{
+    //  The stage name is a literal: openlog keeps the pointer.
+    openlog (s_stage, LOG_PID, LOG_DAEMON);
+    s_syslog = true;
+}
+
 //  The line czmq's zsys log writes ("I: 26-11-25 21:44:09 ..."), written
 //  here: zsys_info and friends start czmq (a ZeroMQ context) on first use,
 //  which the worker's supervisor must not do before it forks. One fprintf
@@ -44,6 +54,13 @@ s_log (char level, const char *format, va_list args)
 {
     char message [1024];
     vsnprintf (message, sizeof message, format, args);
+    if (s_syslog) {
+        //  syslog adds the time, the stage and the pid itself.
+        int priority = level == 'E' ? LOG_ERR : level == 'W' ? LOG_WARNING
+                     : level == 'I' ? LOG_INFO : LOG_DEBUG;
+        syslog (priority, "%s", message);
+        return;
+    }
     time_t now = time (NULL);
     struct tm local;
     char stamp [32] = "";

@@ -24,6 +24,12 @@
 //  verbosity: 0 = errors and warnings only (-q), 1 = normal, 2 = debug (-v).
 void
     zp_log_init (const char *stage, int verbosity);
+//  From now on (in processes forked later too), send the lines to syslog
+//  instead: openlog (stage, LOG_PID, LOG_DAEMON), levels mapped to
+//  LOG_ERR, LOG_WARNING, LOG_INFO and LOG_DEBUG (--log-syslog). Call it
+//  after zp_log_init.
+void
+    zp_log_syslog (void);
 void
     zp_error (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
 void

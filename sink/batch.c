@@ -70,6 +70,8 @@ batch_announce (batch_t *self, const zp_batch_t *message, double now_wall)
     self->digest = message->digest;
     self->redelivered = message->redelivered;
     self->worker_restarts = message->worker_restarts;
+    if (!(message->flags & ZP_BATCH_TOTAL) && message->total > self->so_far)
+        self->so_far = message->total;
     if ((message->flags & ZP_BATCH_TOTAL) && !self->total_known) {
         for (uint64_t id = message->total; id < self->records_capacity; id++)
             if (self->records [id].have)
@@ -175,7 +177,9 @@ int
 batch_accept (batch_t *self, const char *host, uint32_t pid, const zp_result_t *result,
               double now_wall)
 {
-    uint64_t limit = self->total_known ? self->total : BATCH_UNANNOUNCED_LIMIT;
+    uint64_t limit = self->total_known ? self->total
+                   : self->announced ? self->so_far + BATCH_STREAM_AHEAD
+                   : BATCH_UNANNOUNCED_LIMIT;
     if (result->task >= limit)
         return -1;
     if (result->task < self->records_capacity && self->records [result->task].have) {
@@ -481,6 +485,50 @@ s_failed_entry (const uint8_t *input, size_t input_size, const uint8_t *reason,
     return entry;
 }
 
+//  The summary's members after "data" (README, "Output"), in their order.
+static json_t *
+s_summary_members (const batch_t *self, bool complete, uint64_t failed)
+{
+    double total_s = self->accepted ? self->end_wall - self->start_wall : 0;
+    if (total_s < 0)
+        total_s = 0;
+    char batch_hex [17];
+    snprintf (batch_hex, sizeof batch_hex, "%016" PRIx64, self->id);
+    json_t *workers = json_array ();
+    for (size_t i = 0; i < self->workers_size; i++)
+        json_array_append_new (workers, json_pack ("{s:s, s:I, s:I, s:f}",
+            "host", self->workers [i].host,
+            "pid", (json_int_t) self->workers [i].pid,
+            "tasks", (json_int_t) self->workers [i].tasks,
+            "busy_s", (double) self->workers [i].busy_ns / 1e9));
+    //  A complete batch has a result for every task; an incomplete one has
+    //  the rest still with its ventilator. Nothing is ever dropped.
+    uint64_t lost = complete && self->total_known ? self->total - self->accepted : 0;
+    uint64_t redelivered = (uint64_t) self->redelivered_before + self->redelivered;
+    uint64_t worker_restarts = (uint64_t) self->worker_restarts_before + self->worker_restarts;
+    json_t *rest = json_pack ("{s:f, s:f, s:f, s:s, s:b, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I,"
+                              " s:I, s:o, s:I, s:I, s:I}",
+        "starttime", self->start_wall,
+        "endtime", self->accepted ? self->end_wall : self->start_wall,
+        "totaltime_in_s", total_s,
+        "batch", batch_hex,
+        "complete", complete,
+        "tasks", (json_int_t) (self->total_known ? self->total : self->accepted),
+        "results", (json_int_t) self->accepted,
+        "iterations", (json_int_t) self->iterations,
+        "hashes_per_second", total_s > 0 ? (double) self->steps / total_s : 0.0,
+        "rejected", (json_int_t) self->rejected,
+        "duplicates", (json_int_t) self->duplicates,
+        "redelivered", (json_int_t) redelivered,
+        "worker_restarts", (json_int_t) worker_restarts,
+        "lost", (json_int_t) lost,
+        "workers", workers,
+        "failed", (json_int_t) failed,
+        "rejected_messages", (json_int_t) self->rejected_messages,
+        "refused_connections", (json_int_t) self->refused_connections);
+    return rest;
+}
+
 int
 batch_write_summary (const batch_t *self, FILE *file, bool complete)
 {
@@ -531,43 +579,7 @@ batch_write_summary (const batch_t *self, FILE *file, bool complete)
     free (out.data);
     fputs (first ? "],\n" : "\n  ],\n", file);
 
-    double total_s = self->accepted ? self->end_wall - self->start_wall : 0;
-    if (total_s < 0)
-        total_s = 0;
-    char batch_hex [17];
-    snprintf (batch_hex, sizeof batch_hex, "%016" PRIx64, self->id);
-    json_t *workers = json_array ();
-    for (size_t i = 0; i < self->workers_size; i++)
-        json_array_append_new (workers, json_pack ("{s:s, s:I, s:I, s:f}",
-            "host", self->workers [i].host,
-            "pid", (json_int_t) self->workers [i].pid,
-            "tasks", (json_int_t) self->workers [i].tasks,
-            "busy_s", (double) self->workers [i].busy_ns / 1e9));
-    //  A complete batch has a result for every task; an incomplete one has
-    //  the rest still with its ventilator. Nothing is ever dropped.
-    uint64_t lost = complete && self->total_known ? self->total - self->accepted : 0;
-    uint64_t redelivered = (uint64_t) self->redelivered_before + self->redelivered;
-    uint64_t worker_restarts = (uint64_t) self->worker_restarts_before + self->worker_restarts;
-    json_t *rest = json_pack ("{s:f, s:f, s:f, s:s, s:b, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I,"
-                              " s:I, s:o, s:I, s:I, s:I}",
-        "starttime", self->start_wall,
-        "endtime", self->accepted ? self->end_wall : self->start_wall,
-        "totaltime_in_s", total_s,
-        "batch", batch_hex,
-        "complete", complete,
-        "tasks", (json_int_t) (self->total_known ? self->total : self->accepted),
-        "results", (json_int_t) self->accepted,
-        "iterations", (json_int_t) self->iterations,
-        "hashes_per_second", total_s > 0 ? (double) self->steps / total_s : 0.0,
-        "rejected", (json_int_t) self->rejected,
-        "duplicates", (json_int_t) self->duplicates,
-        "redelivered", (json_int_t) redelivered,
-        "worker_restarts", (json_int_t) worker_restarts,
-        "lost", (json_int_t) lost,
-        "workers", workers,
-        "failed", (json_int_t) failed,
-        "rejected_messages", (json_int_t) self->rejected_messages,
-        "refused_connections", (json_int_t) self->refused_connections);
+    json_t *rest = s_summary_members (self, complete, failed);
     char *text = rest ? json_dumps (rest, JSON_INDENT (2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref (rest);
     if (!text) {
@@ -578,5 +590,106 @@ batch_write_summary (const batch_t *self, FILE *file, bool complete)
     fputs (text + 2, file);
     fputc ('\n', file);
     free (text);
+    return fflush (file) == 0 && !ferror (file) ? 0 : -1;
+}
+
+//  --- NDJSON (sink --format ndjson) -------------------------------------------
+
+//  One result as one line: {"batch", "task", "input" (or "input_base64"),
+//  "hash"}, or "error" instead of "hash" for a task that failed.
+static int
+s_write_line (uint64_t batch, uint64_t task, uint8_t status, const uint8_t *input,
+              size_t input_size, const uint8_t *output, size_t output_size, FILE *file)
+{
+    if (status == ZP_STATUS_OK) {
+        //  By hand, as the summary's entries are (see above): jansson took
+        //  about 2.5 us a line, most of an ndjson sink's time on tiny tasks.
+        //  The bytes are what json_dumpf (line, file, JSON_COMPACT |
+        //  JSON_PRESERVE_ORDER) writes (tests/unit/test_stream.c).
+        size_t output_plain = s_plain_prefix (output, output_size);
+        if (!s_utf8_valid (output + output_plain, output_size - output_plain)) {
+            //  As in the summary: a hash that is not UTF-8 is not a hash.
+            errno = EILSEQ;
+            return -1;
+        }
+        static char buffer [OUT_SIZE];      //  the sink is single-threaded
+        out_t out = { .file = file, .data = buffer };
+        char head [64];
+        int size = snprintf (head, sizeof head, "{\"batch\":\"%016" PRIx64 "\",\"task\":%"
+                             PRIu64 ",", batch, task);
+        s_out_bytes (&out, head, (size_t) size);
+        size_t input_plain = s_plain_prefix (input, input_size);
+        if (s_utf8_valid (input + input_plain, input_size - input_plain)) {
+            s_out_literal (&out, "\"input\":");
+            s_out_string (&out, input, input_size, input_plain);
+        }
+        else {
+            s_out_literal (&out, "\"input_base64\":\"");
+            s_out_base64 (&out, input, input_size);
+            s_out_literal (&out, "\"");
+        }
+        s_out_literal (&out, ",\"hash\":");
+        s_out_string (&out, output, output_size, output_plain);
+        s_out_literal (&out, "}\n");
+        s_out_flush (&out);
+        return ferror (file) ? -1 : 0;
+    }
+    //  Failed tasks are rare: jansson writes them.
+    char batch_hex [17];
+    snprintf (batch_hex, sizeof batch_hex, "%016" PRIx64, batch);
+    json_t *entry = s_failed_entry (input, input_size, output, output_size);
+    json_t *line = json_pack ("{s:s, s:I}", "batch", batch_hex, "task", (json_int_t) task);
+    if (!entry || !line || json_object_update (line, entry)) {
+        json_decref (entry);
+        json_decref (line);
+        errno = ENOMEM;
+        return -1;
+    }
+    json_decref (entry);
+    int rc = json_dumpf (line, file, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref (line);
+    if (rc || fputc ('\n', file) == EOF)
+        return -1;
+    return 0;
+}
+
+int
+batch_write_result_line (uint64_t batch, const zp_result_t *result, FILE *file)
+{
+    return s_write_line (batch, result->task, result->status, result->input,
+                         result->input_size, result->output, result->output_size, file);
+}
+
+int
+batch_write_result_lines (const batch_t *self, FILE *file)
+{
+    for (uint64_t id = 0; id < self->records_capacity; id++) {
+        const batch_record_t *record = &self->records [id];
+        if (!record->have)
+            continue;
+        const uint8_t *input = self->store + record->offset;
+        if (s_write_line (self->id, id, record->status, input, record->input_size,
+                          input + record->input_size, record->output_size, file))
+            return -1;
+    }
+    return 0;
+}
+
+int
+batch_write_summary_line (const batch_t *self, FILE *file, bool complete)
+{
+    uint64_t failed = 0;
+    for (uint64_t id = 0; id < self->records_capacity; id++)
+        if (self->records [id].have && self->records [id].status != ZP_STATUS_OK)
+            failed++;
+    json_t *summary = s_summary_members (self, complete, failed);
+    if (!summary) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int rc = json_dumpf (summary, file, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref (summary);
+    if (rc || fputc ('\n', file) == EOF)
+        return -1;
     return fflush (file) == 0 && !ferror (file) ? 0 : -1;
 }

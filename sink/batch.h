@@ -20,6 +20,10 @@
 //  and how many bytes of them.
 #define BATCH_UNANNOUNCED_LIMIT (UINT64_C (1) << 20)
 #define BATCH_UNANNOUNCED_BYTES (UINT64_C (64) << 20)
+//  A batch announced without its total (a stream still being read) takes
+//  task ids up to this many beyond the count of tasks its BATCH said exist
+//  so far: results can overtake the BATCH that counts their task.
+#define BATCH_STREAM_AHEAD (UINT64_C (1) << 20)
 
 typedef struct {
     uint64_t offset;            //  in the store: input bytes, then output bytes
@@ -65,6 +69,7 @@ typedef struct {
     batch_meta_t journaled;     //  the meta last written to the journal
     bool total_known;
     uint64_t total;
+    uint64_t so_far;            //  without the total: tasks that exist so far
     uint64_t iterations;
     uint64_t rejected;          //  input lines the ventilator refused
     bool started;
@@ -131,5 +136,17 @@ bool
 //  or -1 on a write error (errno set).
 int
     batch_write_summary (const batch_t *self, FILE *file, bool complete);
+
+//  sink --format ndjson (README, "Output"). One result as one line,
+//  {"batch", "task", "input" or "input_base64", "hash" or "error"}; every
+//  result the batch holds so, in task order; and the summary as one line,
+//  the members of batch_write_summary's document without "data". They
+//  return 0, or -1 on a write error (errno set); only the summary flushes.
+int
+    batch_write_result_line (uint64_t batch, const zp_result_t *result, FILE *file);
+int
+    batch_write_result_lines (const batch_t *self, FILE *file);
+int
+    batch_write_summary_line (const batch_t *self, FILE *file, bool complete);
 
 #endif

@@ -8,9 +8,12 @@
 #include "zp_options.h"
 #include "zp_util.h"
 
+//  --log-syslog: our log lines go to syslog instead of standard error.
+static bool log_syslog = false;
 static sink_config_t config = {
     .bind = "tcp://*:5558",
     .output = NULL,
+    .format = SINK_FORMAT_JSON,
     .journal = NULL,
     .fsync = SINK_FSYNC_ALWAYS,
     .batches = 1,
@@ -41,11 +44,19 @@ main (int argc, char *argv [])
 {
     //  In the order of SINK_FSYNC_*.
     static const char *const fsync_modes [] = { "always", "second", "never", NULL };
+    //  In the order of SINK_FORMAT_*.
+    static const char *const formats [] = { "json", "ndjson", NULL };
     const zp_option_t options [] = {
         ZP_OPTION_STRING ("bind", 'b', &config.bind, "ENDPOINT",
             "where workers and the ventilator connect\n(default tcp://*:5558)"),
         ZP_OPTION_STRING ("output", 'o', &config.output, "FILE",
             "write summaries to FILE (default: standard output, '-')"),
+        ZP_OPTION_CHOICE ("format", 0, &config.format, "FORMAT", formats,
+            "json (the default): one JSON document per batch, with\n"
+            "every result in input order, when the batch is\n"
+            "complete; ndjson: one line per result as it arrives,\n"
+            "{\"batch\", \"task\", \"input\", \"hash\"}, flushed at once,\n"
+            "then the batch's summary (without \"data\") as one line"),
         ZP_OPTION_U64 ("batches", 0, &config.batches, "N", 0, UINT32_MAX,
             "exit after N batches (default 1; 0 = until signalled);\n"
             "batches finished in the journal count"),
@@ -75,6 +86,10 @@ main (int argc, char *argv [])
             "127.0.0.1:PORT, * is every interface (default: off)"),
         ZP_OPTION_CONFIG ("read options from the 'sink' section of this\n"
             "ZPL file first (annotated example:\ndocs/sink.zpl); the command line wins"),
+        ZP_OPTION_FLAG ("log-syslog", 0, &log_syslog,
+            "send log lines to syslog (facility daemon, ident\n"
+            "the stage's name, with the pid) instead of\n"
+            "standard error"),
         ZP_OPTION_SET ("quiet", 'q', &config.verbosity, 0,
             "log errors and warnings only, and show no progress\n"
             "bar (otherwise shown when stderr is a terminal)"),
@@ -94,6 +109,8 @@ main (int argc, char *argv [])
 "\"busy_s\"}], \"failed\", \"rejected_messages\", \"refused_connections\"};\n"
 "an input that is not valid UTF-8 appears as\n"
 "{\"input_base64\": \"...\", \"hash\": \"...\"}. See README.md.\n"
+"With --batches 0 the sink serves batch after batch, one summary each, until\n"
+"SIGINT or SIGTERM.\n"
 "\n"
 "Exit status: 0 every batch reported; 64 usage; 65 the journal is damaged;\n"
 "69 can't bind (the endpoint or the --http address); 74 can't write the\n"
@@ -114,6 +131,8 @@ main (int argc, char *argv [])
         //  zsys_init points czmq's log at stdout: set ours up after it.
         zsys_init ();
         zp_log_init ("sink", config.verbosity);
+        if (log_syslog)
+            zp_log_syslog ();
         config.curve = zp_curve_new (&curve, &status);
         if (config.curve) {
             status = sink_run (&config);

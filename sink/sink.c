@@ -83,6 +83,7 @@ typedef struct {
     int64_t close_deadline_us, close_resend_us;
     int status;
     bool stop;
+    bool unflushed;             //  --format ndjson: result lines not yet flushed
     //  What the sink shows of itself (observe.h): the process table, the
     //  progress bar, the HTTP server, and the counters behind them.
     stats_t *stats;
@@ -127,6 +128,39 @@ s_journal_failed (self_t *self)
 {
     self->status = EX_IOERR;
     self->stop = true;
+}
+
+//  Output that cannot be written ends the sink.
+static void
+s_output_failed (self_t *self)
+{
+    zp_error ("can't write to %s: %s",
+              self->config->output ? self->config->output : "standard output",
+              strerror (errno));
+    self->status = EX_IOERR;
+    self->stop = true;
+}
+
+//  --format ndjson: every result goes out as it is accepted, and what went
+//  out is flushed before the sink waits for more (s_flush_lines).
+static void
+s_write_line (self_t *self, uint64_t batch, const zp_result_t *result)
+{
+    if (self->config->format != SINK_FORMAT_NDJSON || self->stop)
+        return;
+    if (batch_write_result_line (batch, result, self->output))
+        s_output_failed (self);
+    self->unflushed = true;
+}
+
+static void
+s_flush_lines (self_t *self)
+{
+    if (!self->unflushed)
+        return;
+    self->unflushed = false;
+    if ((fflush (self->output) != 0 || ferror (self->output)) && !self->stop)
+        s_output_failed (self);
 }
 
 //  Before an ACK goes out, what it acknowledges is on disk (--fsync always).
@@ -324,7 +358,10 @@ s_finish (self_t *self, batch_t *batch, bool complete)
     if (complete && !batch->started && batch->accepted == 0)
         //  An empty batch: it starts and ends now.
         batch->start_wall = batch->end_wall = zp_wall_s ();
-    if (batch_write_summary (batch, self->output, complete)) {
+    int rc = self->config->format == SINK_FORMAT_NDJSON
+           ? batch_write_summary_line (batch, self->output, complete)
+           : batch_write_summary (batch, self->output, complete);
+    if (rc) {
         zp_error ("can't write the summary to %s: %s",
                   self->config->output ? self->config->output : "standard output",
                   strerror (errno));
@@ -501,12 +538,21 @@ s_on_batch (self_t *self, zmq_msg_t *routing_id, const zp_batch_t *message)
         s_refuse (self, routing_id, "too many batches open at once");
         return;
     }
-    if (!batch->announced)
-        zp_info ("batch %016" PRIx64 ": %" PRIu64 " tasks", message->batch, message->total);
+    bool was_announced = batch->announced, had_total = batch->total_known;
     if (batch_announce (batch, message, zp_wall_s ())) {
         s_refuse (self, routing_id, "BATCH total is below task ids already received");
         return;
     }
+    if (!was_announced && batch->total_known)
+        zp_info ("batch %016" PRIx64 ": %" PRIu64 " tasks", batch->id, batch->total);
+    else
+    if (!was_announced)
+        zp_info ("batch %016" PRIx64 ": a stream; its tasks are still being read",
+                 batch->id);
+    else
+    if (!had_total && batch->total_known)
+        zp_info ("batch %016" PRIx64 ": the stream ended; %" PRIu64 " tasks in all",
+                 batch->id, batch->total);
     s_journal_meta (self, batch);
     //  A connection we have not answered for this batch (a new ventilator,
     //  or the same one reconnected) gets everything; the others what is new.
@@ -582,7 +628,12 @@ s_on_results (self_t *self, zmq_msg_t *routing_id, zp_msg_t *message)
             s_journal_failed (self);
             return;
         }
+        else
+        if (rc == 1)
+            s_write_line (self, batch->id, &result);
     }
+    zp_debug ("batch %016" PRIx64 ": %u results from %s/%u; %" PRIu64 " accepted so far",
+              batch->id, results->count, results->host, results->pid, batch->accepted);
     if (batch_complete (batch))
         s_finish (self, batch, true);
 }
@@ -622,6 +673,7 @@ s_on_message (zloop_t *loop, zsock_t *reader, void *arg)
     }
     zmq_msg_close (&routing_id);
     zmq_msg_close (&msg);
+    s_flush_lines (self);
     return self->stop ? -1 : 0;
 }
 
@@ -707,6 +759,14 @@ s_replay (self_t *self)
     if (results || self->reported)
         zp_info ("journal %s: %zu batches open with %" PRIu64 " results, %" PRIu64
                  " finished", self->config->journal, open, results, self->reported);
+    //  A new output has the lines of what the last sink accepted, too.
+    for (size_t i = 0; i < MAX_OPEN; i++)
+        if (self->open [i] && self->config->format == SINK_FORMAT_NDJSON) {
+            if (batch_write_result_lines (self->open [i], self->output))
+                s_output_failed (self);
+            self->unflushed = true;
+        }
+    s_flush_lines (self);
     //  Killed between its last result and its summary: finish it now.
     for (size_t i = 0; i < MAX_OPEN; i++)
         if (self->open [i] && batch_complete (self->open [i]))
@@ -772,9 +832,14 @@ sink_run (const sink_config_t *config)
             //  Stopped by a signal: report what is there, marked incomplete.
             for (size_t i = 0; i < MAX_OPEN; i++)
                 if (self->open [i] && self->open [i]->announced) {
-                    zp_warn ("stopped with batch %016" PRIx64 " incomplete (%" PRIu64
-                             " of %" PRIu64 " results)", self->open [i]->id,
-                             self->open [i]->accepted, self->open [i]->total);
+                    if (self->open [i]->total_known)
+                        zp_warn ("stopped with batch %016" PRIx64 " incomplete (%" PRIu64
+                                 " of %" PRIu64 " results)", self->open [i]->id,
+                                 self->open [i]->accepted, self->open [i]->total);
+                    else
+                        zp_warn ("stopped with batch %016" PRIx64 " incomplete (%" PRIu64
+                                 " results; its stream had not ended)", self->open [i]->id,
+                                 self->open [i]->accepted);
                     s_finish (self, self->open [i], false);
                     if (!status)
                         status = EX_TEMPFAIL;

@@ -16,9 +16,13 @@
 #define SINK_FSYNC_SECOND 1       //  at most once a second
 #define SINK_FSYNC_NEVER  2       //  left to the operating system
 
+#define SINK_FORMAT_JSON   0      //  one JSON document per batch, when it is complete
+#define SINK_FORMAT_NDJSON 1      //  one line per result as it comes, a summary line
+
 typedef struct {
     const char *bind;           //  result endpoint (ROUTER, bound)
     const char *output;         //  summary file, NULL for stdout
+    int format;                 //  SINK_FORMAT_*
     const char *journal;        //  NDJSON journal to continue and append to, or NULL
     int fsync;                  //  SINK_FSYNC_*
     uint64_t batches;           //  batches to report before exiting, 0 = until signalled

@@ -9,6 +9,8 @@
 #include "zp_proto.h"
 #include "zp_util.h"
 
+//  --log-syslog: our log lines go to syslog instead of standard error.
+static bool log_syslog = false;
 static ventilator_config_t config = {
     .bind = "tcp://*:5557",
     .sink = "tcp://localhost:5558",
@@ -78,6 +80,10 @@ main (int argc, char *argv [])
             "send only what the sink does not have yet"),
         ZP_OPTION_CONFIG ("read options from the 'ventilator' section of this\n"
             "ZPL file first (annotated example:\ndocs/ventilator.zpl); the command line wins"),
+        ZP_OPTION_FLAG ("log-syslog", 0, &log_syslog,
+            "send log lines to syslog (facility daemon, ident\n"
+            "the stage's name, with the pid) instead of\n"
+            "standard error"),
         ZP_OPTION_SET ("quiet", 'q', &config.verbosity, 0, "log errors and warnings only"),
         ZP_OPTION_SET ("verbose", 'v', &config.verbosity, 2, "log debug detail"),
         ZP_OPTION_PRINT,
@@ -104,6 +110,8 @@ main (int argc, char *argv [])
         //  zsys_init points czmq's log at stdout: set ours up after it.
         zsys_init ();
         zp_log_init ("ventilator", config.verbosity);
+        if (log_syslog)
+            zp_log_syslog ();
         config.curve = zp_curve_new (&curve, &status);
         if (config.curve) {
             status = ventilator_run (&config);

@@ -24,7 +24,10 @@
 #include "zp_util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 //  Tasks are packed into one TASKS message up to this much input.
 #define PACK_BYTES (256 * 1024)
@@ -45,6 +48,15 @@
 //  A process whose results do not reach the sink (a link cut between the
 //  two only) gets no new tasks for this long: they would only pile up.
 #define QUARANTINE_US 10000000
+//  A stream is read in chunks of this size, and reading pauses while this
+//  many tasks wait to be handed out (the writer is held back by its pipe),
+//  resuming when half of them have gone.
+#define STREAM_CHUNK   65536
+#define STREAM_BACKLOG 65536
+//  While a stream runs, BATCH tells the sink how many tasks exist so far
+//  (it accepts task ids up to 2^20 beyond that): sent again before dispatch
+//  whenever the count has grown by this much since.
+#define STREAM_TELL    (1 << 18)
 
 typedef struct {
     uint8_t id [256];           //  ZeroMQ routing id of the connection
@@ -80,17 +92,31 @@ typedef struct {
     zhashx_t *workers;          //  routing id (hex) -> worker_t
     zhashx_t *replacements;     //  "host/pid" of every restarted process seen
     uint32_t next_serial;
+    int stream_fd;              //  the input, while it is a stream being read
     uint64_t worker_restarts;
     bool sink_ready, started, complete;
+    //  Input that is not a regular file (a pipe, a FIFO, a terminal) is a
+    //  stream: read as it comes, tasks handed out as lines complete, the
+    //  total told to the sink at its end.
+    bool streaming;             //  the input is a stream
+    bool ended;                 //  its end was reached (always, for a file)
+    bool stream_polled;         //  stream_fd is in the loop (not paused)
     int64_t start_us, batch_sent_us, created_us;
     int64_t sink_heard_us, sink_up_since_us;
     uint64_t sink_accepted;     //  the sink's count in its last ACK
     uint64_t told_redelivered;  //  the counters in our last BATCH
     uint64_t told_restarts;
+    uint64_t told_total;        //  tasks so far, in our last BATCH
     bool said_waiting;
     bool shut_out;              //  the sink refused our CURVE key
+    int status;                 //  a read error ends the loop with this
     uint64_t refused;           //  malformed messages dropped
     zp_ratelimit_t refusals;
+    zloop_t *loop;
+    const char *stream_name;
+    zp_input_t *parser;
+    uint8_t *chunk;             //  read buffer
+    zmq_pollitem_t stream_item;
 } self_t;
 
 //  --- Input --------------------------------------------------------------------
@@ -135,23 +161,40 @@ s_generate (self_t *self, uint64_t count)
     return 0;
 }
 
-//  Read every line of the input into the task table. Returns 0 or a sysexits code.
+//  Take the complete lines out of the parser into the task table. Returns 0
+//  or EX_OSERR.
 static int
-s_read_input (self_t *self)
+s_take_lines (self_t *self, zp_input_t *parser, const char *name)
 {
-    const ventilator_config_t *config = self->config;
-    if (!config->input)
-        return s_generate (self, config->count);
-    bool is_stdin = streq (config->input, "-");
-    const char *name = is_stdin ? "standard input" : config->input;
-    FILE *file = is_stdin ? stdin : fopen (config->input, "rb");
-    if (!file) {
-        zp_error ("can't open %s for reading: %s", name, strerror (errno));
-        return EX_NOINPUT;
+    const uint8_t *line;
+    size_t size;
+    uint64_t lineno;
+    int kind;
+    while ((kind = zp_input_next (parser, &line, &size, &lineno)) != ZP_INPUT_NONE) {
+        if (kind == ZP_INPUT_TOO_LONG) {
+            zp_error ("%s: line %" PRIu64 " is longer than --max-length %" PRIu64
+                      " bytes; rejected", name, lineno, self->config->max_length);
+            self->rejected++;
+        }
+        else
+        if (ledger_add (self->ledger, line, size)) {
+            zp_error ("out of memory reading %s", name);
+            return EX_OSERR;
+        }
     }
-    zp_input_t *input = zp_input_new (config->max_length);
+    return 0;
+}
+
+//  Read every line of a regular file into the task table. Returns 0 or a
+//  sysexits code.
+static int
+s_read_file (self_t *self, FILE *file, const char *name)
+{
+    zp_input_t *input = zp_input_new (self->config->max_length);
     uint8_t *chunk = (uint8_t *) malloc (65536);
     int status = (input && chunk) ? 0 : EX_OSERR;
+    if (status)
+        zp_error ("out of memory reading %s", name);
     while (status == 0) {
         size_t got = fread (chunk, 1, 65536, file);
         if (got == 0 && ferror (file)) {
@@ -163,35 +206,92 @@ s_read_input (self_t *self)
             zp_input_end (input);
         else
         if (zp_input_feed (input, chunk, got)) {
+            zp_error ("out of memory reading %s", name);
             status = EX_OSERR;
             break;
         }
-        const uint8_t *line;
-        size_t size;
-        uint64_t lineno;
-        int kind;
-        while ((kind = zp_input_next (input, &line, &size, &lineno)) != ZP_INPUT_NONE) {
-            if (kind == ZP_INPUT_TOO_LONG) {
-                zp_error ("%s: line %" PRIu64 " is longer than --max-length %" PRIu64
-                          " bytes; rejected", name, lineno, config->max_length);
-                self->rejected++;
-            }
-            else
-            if (ledger_add (self->ledger, line, size)) {
-                status = EX_OSERR;
-                break;
-            }
-        }
+        status = s_take_lines (self, input, name);
         if (got == 0)
             break;
     }
-    if (status == EX_OSERR)
-        zp_error ("out of memory reading %s", name);
     free (chunk);
     zp_input_destroy (&input);
-    if (!is_stdin)
-        fclose (file);
     return status;
+}
+
+//  Open the input: generated strings and regular files are read whole now;
+//  anything else is a stream, read as it comes (s_on_input). Returns 0 or a
+//  sysexits code.
+static int
+s_open_input (self_t *self)
+{
+    const ventilator_config_t *config = self->config;
+    self->stream_fd = -1;
+    if (!config->input) {
+        self->ended = true;
+        return s_generate (self, config->count);
+    }
+    bool is_stdin = streq (config->input, "-");
+    const char *name = is_stdin ? "standard input" : config->input;
+    //  O_NONBLOCK so that opening a FIFO does not wait for its writer (the
+    //  loop does: Linux reports no hang-up on a FIFO no writer has opened
+    //  yet). Standard input is left as it is: its file description may be
+    //  shared with other programs.
+    int fd = is_stdin ? STDIN_FILENO : open (config->input, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat info;
+    if (fd == -1 || fstat (fd, &info) == -1) {
+        zp_error ("can't open %s for reading: %s", name, strerror (errno));
+        if (fd != -1 && !is_stdin)
+            close (fd);
+        return EX_NOINPUT;
+    }
+    if (S_ISDIR (info.st_mode)) {
+        zp_error ("can't read %s: it is a directory", name);
+        if (!is_stdin)
+            close (fd);
+        return EX_NOINPUT;
+    }
+    if (S_ISREG (info.st_mode)) {
+        self->ended = true;
+        FILE *file = is_stdin ? stdin : fdopen (fd, "rb");
+        if (!file) {
+            zp_error ("can't open %s for reading: %s", name, strerror (errno));
+            close (fd);
+            return EX_NOINPUT;
+        }
+        int status = s_read_file (self, file, name);
+        if (!is_stdin)
+            fclose (file);
+        return status;
+    }
+    if (config->resume) {
+        zp_error ("--resume needs --input to be a regular file: %s is a stream, which"
+                  " can't be read again", name);
+        if (!is_stdin)
+            close (fd);
+        return EX_USAGE;
+    }
+    self->streaming = true;
+    self->stream_fd = fd;
+    self->stream_name = name;
+    self->parser = zp_input_new (config->max_length);
+    self->chunk = (uint8_t *) malloc (STREAM_CHUNK);
+    if (!self->parser || !self->chunk) {
+        zp_error ("out of memory");
+        return EX_OSERR;
+    }
+    return 0;
+}
+
+static void
+s_close_stream (self_t *self)
+{
+    if (self->stream_fd > STDIN_FILENO)
+        close (self->stream_fd);
+    self->stream_fd = -1;
+    zp_input_destroy (&self->parser);
+    free (self->chunk);
+    self->chunk = NULL;
 }
 
 //  --- Talking to the sink ----------------------------------------------------
@@ -201,7 +301,8 @@ s_send_batch (self_t *self)
 {
     zp_batch_t batch = {
         .batch = self->batch,
-        .flags = (uint8_t) (ZP_BATCH_TOTAL | (self->started ? ZP_BATCH_STARTED : 0)
+        .flags = (uint8_t) ((self->ended ? ZP_BATCH_TOTAL : 0)
+                          | (self->started ? ZP_BATCH_STARTED : 0)
                           | (self->complete ? ZP_BATCH_CLOSED : 0)
                           | (self->config->resume && !self->adopted ? ZP_BATCH_RESUME : 0)),
         .total = ledger_total (self->ledger),
@@ -220,10 +321,12 @@ s_send_batch (self_t *self)
         self->batch_sent_us = zp_mono_us ();
         self->told_redelivered = batch.redelivered;
         self->told_restarts = batch.worker_restarts;
+        self->told_total = batch.total;
     }
 }
 
 static void s_dispatch (self_t *self);
+static void s_pace_stream (self_t *self);
 static void s_reconcile (self_t *self, worker_t *worker, uint64_t *ids, size_t count);
 
 //  The sink told a --resume ventilator which batch it continues.
@@ -418,7 +521,7 @@ s_send_tasks (self_t *self, worker_t *worker, uint64_t count, bool copies, int64
 }
 
 static void
-s_dispatch (self_t *self)
+s_dispatch_tasks (self_t *self)
 {
     if (!self->sink_ready || self->complete)
         return;
@@ -432,10 +535,18 @@ s_dispatch (self_t *self)
         self->started = true;
         self->start_us = zp_mono_us ();
         s_send_batch (self);
-        zp_info ("batch %016" PRIx64 ": %" PRIu64 " tasks of %" PRIu64 " iterations,"
-                 " %zu worker processes", self->batch, ledger_total (self->ledger),
-                 self->config->iterations, active);
+        if (self->ended)
+            zp_info ("batch %016" PRIx64 ": %" PRIu64 " tasks of %" PRIu64 " iterations,"
+                     " %zu worker processes", self->batch, ledger_total (self->ledger),
+                     self->config->iterations, active);
+        else
+            zp_info ("batch %016" PRIx64 ": tasks of %" PRIu64 " iterations as %s"
+                     " brings them, %zu worker processes", self->batch,
+                     self->config->iterations, self->stream_name, active);
     }
+    //  The sink accepts task ids only so far beyond the count it was told.
+    if (!self->ended && ledger_total (self->ledger) - self->told_total >= STREAM_TELL)
+        s_send_batch (self);
     if (active == 0)
         return;
     bool progress = true;
@@ -475,6 +586,13 @@ s_dispatch (self_t *self)
     if (ledger_redelivered (self->ledger) != self->told_redelivered
     ||  self->worker_restarts != self->told_restarts)
         s_send_batch (self);
+}
+
+static void
+s_dispatch (self_t *self)
+{
+    s_dispatch_tasks (self);
+    s_pace_stream (self);
 }
 
 //  A complete held list (ids of our batch) from a process.
@@ -687,6 +805,90 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+//  --- Reading a stream -------------------------------------------------------
+
+static int s_on_input (zloop_t *loop, zmq_pollitem_t *item, void *arg);
+
+//  Read the stream while few tasks wait; pause while many do, so that a
+//  writer faster than the workers is held back by its pipe, not queued here.
+static void
+s_pace_stream (self_t *self)
+{
+    if (!self->streaming || self->ended || !self->loop)
+        return;
+    uint64_t waiting = ledger_pending (self->ledger);
+    if (self->stream_polled && waiting >= STREAM_BACKLOG) {
+        zloop_poller_end (self->loop, &self->stream_item);
+        self->stream_polled = false;
+        zp_debug ("%" PRIu64 " tasks wait; reading %s pauses", waiting, self->stream_name);
+    }
+    else
+    if (!self->stream_polled && waiting < STREAM_BACKLOG / 2) {
+        self->stream_item = (zmq_pollitem_t) { NULL, self->stream_fd, ZMQ_POLLIN, 0 };
+        if (zloop_poller (self->loop, &self->stream_item, s_on_input, self) == 0) {
+            //  A hang-up (the writer closed) comes as an error event: it is
+            //  the end of the stream, which read () tells.
+            zloop_poller_set_tolerant (self->loop, &self->stream_item);
+            self->stream_polled = true;
+        }
+    }
+}
+
+//  The stream ended: every task is known, and so is the batch's digest.
+static void
+s_stream_ended (self_t *self)
+{
+    if (self->stream_polled)
+        zloop_poller_end (self->loop, &self->stream_item);
+    self->stream_polled = false;
+    self->ended = true;
+    s_close_stream (self);
+    self->digest = ledger_digest (self->ledger, self->config->iterations);
+    zp_info ("batch %016" PRIx64 ": the input ended; %" PRIu64 " tasks in all, %" PRIu64
+             " lines rejected", self->batch, ledger_total (self->ledger), self->rejected);
+    s_send_batch (self);
+}
+
+static int
+s_on_input (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void) loop;
+    (void) item;
+    self_t *self = (self_t *) arg;
+    //  One read per wake-up: poll said there is something (or the end), so
+    //  it does not block even on a descriptor left in blocking mode.
+    ssize_t got = read (self->stream_fd, self->chunk, STREAM_CHUNK);
+    if (got < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return 0;
+        zp_error ("can't read %s: %s", self->stream_name, strerror (errno));
+        self->status = EX_IOERR;
+        return -1;
+    }
+    uint64_t before = ledger_total (self->ledger);
+    if (got == 0)
+        zp_input_end (self->parser);
+    else
+    if (zp_input_feed (self->parser, self->chunk, (size_t) got)) {
+        zp_error ("out of memory reading %s", self->stream_name);
+        self->status = EX_OSERR;
+        return -1;
+    }
+    int status = s_take_lines (self, self->parser, self->stream_name);
+    if (status) {
+        self->status = status;
+        return -1;
+    }
+    if (ledger_total (self->ledger) > before)
+        zp_debug ("%" PRIu64 " new tasks from %s (%" PRIu64 " so far)",
+                  ledger_total (self->ledger) - before, self->stream_name,
+                  ledger_total (self->ledger));
+    if (got == 0)
+        s_stream_ended (self);
+    s_dispatch (self);
+    return 0;
+}
+
 //  --- Running a batch ------------------------------------------------------
 
 int
@@ -700,7 +902,7 @@ ventilator_run (const ventilator_config_t *config)
         zp_error ("out of memory");
         return EX_OSERR;
     }
-    status = s_read_input (self);
+    status = s_open_input (self);
     if (status)
         goto done;
     if (RAND_bytes ((unsigned char *) &self->batch, sizeof self->batch) != 1) {
@@ -708,7 +910,8 @@ ventilator_run (const ventilator_config_t *config)
         status = EX_OSERR;
         goto done;
     }
-    self->digest = ledger_digest (self->ledger, config->iterations);
+    if (self->ended)
+        self->digest = ledger_digest (self->ledger, config->iterations);
     self->out = zchunk_new (NULL, 65536);
     self->workers = zhashx_new ();
     self->replacements = zhashx_new ();
@@ -741,11 +944,16 @@ ventilator_run (const ventilator_config_t *config)
     s_send_batch (self);
 
     loop = zloop_new ();
+    self->loop = loop;
     zloop_reader (loop, self->router, s_on_workers, self);
     zloop_reader (loop, self->dealer, s_on_sink, self);
     zloop_timer (loop, TICK_MS, 0, s_on_tick, self);
+    s_pace_stream (self);
     zloop_start (loop);
 
+    if (self->status)
+        status = self->status;
+    else
     if (self->complete) {
         status = self->rejected ? EX_DATAERR : 0;
         zp_info ("batch %016" PRIx64 " done: the sink has all %" PRIu64 " results; %" PRIu64
@@ -770,6 +978,7 @@ ventilator_run (const ventilator_config_t *config)
                  zp_curve_refused (config->curve), config->bind);
 done:
     zloop_destroy (&loop);
+    s_close_stream (self);
     zsock_destroy (&self->router);
     zsock_destroy (&self->dealer);
     zhashx_destroy (&self->workers);

@@ -11,6 +11,8 @@
 
 #include <unistd.h>
 
+//  --log-syslog: our log lines go to syslog instead of standard error.
+static bool log_syslog = false;
 static worker_config_t config = {
     .ventilator = "tcp://localhost:5557",
     .sink = "tcp://localhost:5558",
@@ -72,6 +74,10 @@ main (int argc, char *argv [])
             "the worker is gone within it (default 60)"),
         ZP_OPTION_CONFIG ("read options from the 'worker' section of this\n"
             "ZPL file first (annotated example:\ndocs/worker.zpl); the command line wins"),
+        ZP_OPTION_FLAG ("log-syslog", 0, &log_syslog,
+            "send log lines to syslog (facility daemon, ident\n"
+            "the stage's name, with the pid) instead of\n"
+            "standard error"),
         ZP_OPTION_SET ("quiet", 'q', &config.verbosity, 0, "log errors and warnings only"),
         ZP_OPTION_SET ("verbose", 0, &config.verbosity, 2,
             "log debug detail (-v is --ventilator here)"),
@@ -97,6 +103,8 @@ main (int argc, char *argv [])
     bool go = zp_options_parse (parser, argc, argv, &status) == 0;
     if (go) {
         zp_log_init ("worker", config.verbosity);
+        if (log_syslog)
+            zp_log_syslog ();
         //  Loaded here, before the processes are forked: a bad certificate
         //  stops the worker once, with one message, instead of every process
         //  dying and being restarted. No ZeroMQ context is made.

@@ -29,6 +29,7 @@ ventilator
     curve-sink = /etc/zpipe/s.cert
     task-timeout = 30
     resume = true
+    log-syslog = true
     quiet = true
     verbose = false
 ZPL
@@ -44,6 +45,7 @@ worker
     curve-ventilator = /etc/zpipe/v.cert
     curve-sink = /etc/zpipe/s.cert
     task-timeout = 20
+    log-syslog = true
     quiet = false
     verbose = true
 ZPL
@@ -51,6 +53,7 @@ cat >"$T_DIR/sink.zpl" <<'ZPL'
 sink
     bind = tcp://127.0.0.1:7002
     output = /tmp/summary.json
+    format = ndjson
     batches = 4
     journal = /tmp/journal.ndjson
     fsync = second
@@ -58,6 +61,7 @@ sink
     curve-cert = /etc/zpipe/s.cert
     curve-allow = /etc/zpipe/allow
     http = 127.0.0.1:9558
+    log-syslog = true
     quiet = true
     verbose = false
 ZPL

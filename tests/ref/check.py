@@ -27,6 +27,14 @@ id; duplicates, redelivered and worker_restarts are counts and lost is 0
 their tasks add up to tasks. --workers K also requires exactly K worker
 entries.
 
+--ndjson: the summary FILE is the output of `sink --format ndjson`: one line
+per result, {"batch", "task", "input" or "input_base64", "hash"} (or "error"),
+and one summary line per batch (the members above without "data"). Every
+line must be one JSON object; each task of the batch has exactly one result
+line, written before the batch's summary line. --batch K picks the K-th
+summary line (from 1; default: the file must hold exactly one). The result
+lines of that batch, in task order, are then checked as "data" is.
+
 --cache FILE keeps the hashlib results by input digest and iterations, so
 that runs over the same inputs (the reliability suites run the same lines
 again and again) compute each chain once. Every value in it was computed
@@ -195,6 +203,79 @@ def load_summary(path, check):
             check.fail(f"the summary has the member {key!r} twice")
         seen.add(key)
     return doc
+
+
+RESULT_KEYS = ({"batch", "task", "input", "hash"}, {"batch", "task", "input_base64", "hash"},
+               {"batch", "task", "input", "error"}, {"batch", "task", "input_base64", "error"})
+
+
+def load_ndjson(path, check, batch_index):
+    """The summary line of one batch, with "data" made from its result lines."""
+    try:
+        with open(path, "rb") as f:
+            raw_lines = f.read().split(b"\n")
+    except OSError as e:
+        check.fail(f"cannot read the output {path}: {e.strerror}")
+        return None
+    if raw_lines and raw_lines[-1] == b"":
+        raw_lines.pop()
+    else:
+        check.fail(f"{path} does not end with a line feed")
+    results, summaries = {}, []
+    for number, raw in enumerate(raw_lines, start=1):
+        try:
+            line = json.loads(raw.decode("utf-8"), object_pairs_hook=Obj)
+        except (UnicodeDecodeError, ValueError) as e:
+            check.fail(f"line {number} is not one JSON document: {e}")
+            continue
+        if not isinstance(line, Obj):
+            check.fail(f"line {number} is not a JSON object")
+            continue
+        if "task" not in line:
+            if "data" in line:
+                check.fail(f"line {number}: a summary line with data")
+            summaries.append((number, line))
+            continue
+        if set(line) not in RESULT_KEYS or len(line.pairs) != len(line):
+            check.fail(f"line {number} has members {[k for k, _ in line.pairs]}")
+            continue
+        batch, task = line["batch"], line["task"]
+        if not is_count(task):
+            check.fail(f"line {number}: task is {short(task)}")
+            continue
+        if any(b == batch for _, b in summaries_batches(summaries)):
+            check.fail(f"line {number}: a result of batch {batch} after its summary")
+        if (batch, task) in results:
+            check.fail(f"line {number}: task {task} of batch {batch} appears twice")
+        results[(batch, task)] = line
+    if batch_index is None:
+        if len(summaries) != 1:
+            check.fail(f"{len(summaries)} summary lines, expected one")
+            return None
+        batch_index = 1
+    if not 1 <= batch_index <= len(summaries):
+        check.fail(f"no summary line number {batch_index} (there are {len(summaries)})")
+        return None
+    number, doc = summaries[batch_index - 1]
+    batch = doc.get("batch")
+    data = []
+    for (b, task), line in sorted(results.items(), key=lambda item: item[0][1]):
+        if b != batch:
+            continue
+        if task != len(data):
+            check.fail(f"batch {batch}: no result line for task {len(data)}")
+            break
+        if "input" in line:
+            data.append(Obj([(line["input"], line.get("hash", line.get("error")))]))
+        else:
+            data.append(Obj([("input_base64", line["input_base64"]),
+                             ("hash", line.get("hash", line.get("error")))]))
+    doc["data"] = data
+    return doc
+
+
+def summaries_batches(summaries):
+    return [(n, line.get("batch")) for n, line in summaries]
 
 
 def check_header(doc, check, args, expected_tasks, expected_rejected):
@@ -403,6 +484,10 @@ def main():
                         help="require exactly K entries in workers")
     parser.add_argument("--worker-tasks", metavar="LOW..HIGH",
                         help="require every worker's tasks within LOW..HIGH")
+    parser.add_argument("--ndjson", action="store_true",
+                        help="the summary file is sink --format ndjson output")
+    parser.add_argument("--batch", metavar="K", type=int,
+                        help="with --ndjson: check the K-th batch (from 1)")
     parser.add_argument("--cache", metavar="FILE",
                         help="keep hashlib's results in FILE and reuse them")
     args = parser.parse_args()
@@ -417,7 +502,10 @@ def main():
     if args.cache:
         load_cache(args.cache)
     check = Checker()
-    doc = load_summary(args.summary, check)
+    if args.ndjson:
+        doc = load_ndjson(args.summary, check, args.batch)
+    else:
+        doc = load_summary(args.summary, check)
     entries = 0
     if doc is not None:
         if args.input is not None:
