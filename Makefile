@@ -4,7 +4,7 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
-PKGS       := libzmq libczmq libcrypto jansson
+PKGS       := libzmq libczmq libcrypto jansson libmicrohttpd
 VERSION    := 0.1.0
 
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
@@ -90,6 +90,7 @@ $(BIN)/zpipe-keygen: $(B)/keygen/main.o
 # A unit test of a stage's class names its object here and links it too.
 $(B)/tests/test_ledger: $(B)/ventilator/ledger.o
 $(B)/tests/test_journal: $(B)/sink/journal.o $(B)/sink/batch.o
+$(B)/tests/test_stats: $(B)/sink/stats.o $(B)/sink/observe.o
 $(B)/tests/test_stream: $(B)/sink/batch.o
 $(B)/tests/test_handler: $(B)/worker/exec.o $(B)/worker/handler.o
 
@@ -124,7 +125,8 @@ run: deps
 	@$(MAKE) -s all
 	@scripts/run -- $(ARGS)
 
-test: deps
+test:
+	@scripts/install-deps test
 	@$(MAKE) -s tests
 	@scripts/run-tests
 
@@ -153,7 +155,8 @@ fuzz: deps
 # The whole suite built with -Werror (gcc and clang), run under ASan+UBSan,
 # the end-to-end run under valgrind, the fuzzers for 60 s, then clang-tidy,
 # cppcheck and shellcheck: see scripts/check.
-check: deps
+check:
+	@scripts/install-deps test
 	@scripts/check
 # Benchmarks on this machine, in one go (issue 4): engines, the default
 # workload against the Python program zpipe replaces, tiny tasks against a

@@ -26,6 +26,9 @@ sink
     #   CURVE on every link:
     #   curve-cert = "/etc/zpipe/sink.cert"
     #   curve-allow = "/etc/zpipe/clients"
+    #   Serve /metrics, /status and a live page over HTTP (off when absent;
+    #   "9558" alone is 127.0.0.1:9558, "*:9558" every interface).
+    #   http = "127.0.0.1:9558"
     #   Log to syslog (facility daemon) instead of standard error.
     log-syslog = false
     quiet = false

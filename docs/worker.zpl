@@ -14,7 +14,8 @@ worker
     #   processes = 4
     #   Hash engine: auto (the fastest this CPU runs), openssl, avx2, avx512.
     engine = auto
-    #   Tell the ventilator we are alive this often (ms); well under its
+    #   Tell the ventilator we are alive, and the sink what each process
+    #   does, this often (ms); well under the ventilator's
     #   heartbeat-timeout.
     heartbeat = 1000
     #   Refuse tasks of more iterations (a failed result that says why).

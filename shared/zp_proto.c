@@ -359,6 +359,44 @@ s_decode_ack (reader_t *r, zp_ack_t *self)
 }
 
 static const char *
+s_decode_stats (reader_t *r, zp_stats_t *self)
+{
+    if (!s_get_u8 (r, &self->flags) || !s_get_u32 (r, &self->pid))
+        return "STATS: truncated before host";
+    if (self->flags & ~ZP_STATS_LEAVING)
+        return "STATS: undefined flag bits set";
+    const char *why = s_get_str8 (r, self->host,
+        "STATS: truncated in host", "STATS: host contains NUL");
+    if (why)
+        return why;
+    why = s_get_str8 (r, self->engine,
+        "STATS: truncated in engine", "STATS: engine contains NUL");
+    if (why)
+        return why;
+    if (!s_get_u32 (r, &self->interval_ms)
+    ||  !s_get_u64 (r, &self->uptime_ms)
+    ||  !s_get_u64 (r, &self->tasks)
+    ||  !s_get_u64 (r, &self->steps)
+    ||  !s_get_u64 (r, &self->steps_per_s)
+    ||  !s_get_u64 (r, &self->rss_bytes)
+    ||  !s_get_u32 (r, &self->held)
+    ||  !s_get_u32 (r, &self->running))
+        return "STATS: truncated before running list";
+    //  The sink takes a process as gone after three silent intervals: an
+    //  interval of 0 would make every process gone at once.
+    if (self->interval_ms == 0)
+        return "STATS: interval 0";
+    if (self->running > self->held)
+        return "STATS: running above held";
+    if (self->running > ZP_MAX_RECORDS)
+        return "STATS: running above 2^20";
+    self->tasks_running = r->ptr;
+    if (!s_skip (r, (size_t) self->running * S_HELD_SIZE))
+        return "STATS: running exceeds entries present";
+    return r->left? "STATS: trailing bytes": NULL;
+}
+
+static const char *
 s_decode (const uint8_t *data, size_t size, zp_msg_t *msg)
 {
     if (size == 0)
@@ -385,6 +423,8 @@ s_decode (const uint8_t *data, size_t size, zp_msg_t *msg)
             return s_decode_batch (&reader, &msg->u.batch);
         case ZP_ACK:
             return s_decode_ack (&reader, &msg->u.ack);
+        case ZP_STATS:
+            return s_decode_stats (&reader, &msg->u.stats);
         default:
             return "unknown type";
     }
@@ -499,6 +539,21 @@ zp_msg_ack_id (const zp_msg_t *msg, uint32_t index)
 
 
 //  --------------------------------------------------------------------------
+//  Entry index of a decoded STATS's running list
+
+zp_ref_t
+zp_msg_stats_running (const zp_msg_t *msg, uint32_t index)
+{
+    assert (msg);
+    assert (msg->type == ZP_STATS);
+    assert (index < msg->u.stats.running);
+    const uint8_t *p = msg->u.stats.tasks_running + (size_t) index * S_HELD_SIZE;
+    zp_ref_t ref = { s_load_u64 (p), s_load_u64 (p + 8) };
+    return ref;
+}
+
+
+//  --------------------------------------------------------------------------
 //  Human name of a message type
 
 const char *
@@ -510,6 +565,7 @@ zp_msg_type_name (uint8_t type)
         case ZP_RESULTS: return "RESULTS";
         case ZP_BATCH:   return "BATCH";
         case ZP_ACK:     return "ACK";
+        case ZP_STATS:   return "STATS";
         default:         return "unknown";
     }
 }
@@ -739,6 +795,37 @@ zp_ack_add (zchunk_t *buf, uint64_t task)
     uint8_t id [S_ID_SIZE];
     s_put_u64 (id, task);
     zchunk_extend (buf, id, sizeof id);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Encode a STATS message
+
+void
+zp_stats_encode (zchunk_t *buf, const zp_stats_t *stats, const zp_ref_t *running)
+{
+    assert (stats);
+    assert (running || stats->running == 0);
+    uint8_t fixed [ZP_HEADER_SIZE + 1 + 4 + 2 * (1 + S_STR8_MAX) + 4 + 8 * 6 + 4 + 4];
+    uint8_t *p = s_put_header (fixed, ZP_STATS);
+    p = s_put_u8 (p, stats->flags);
+    p = s_put_u32 (p, stats->pid);
+    p = s_put_str8 (p, stats->host);
+    p = s_put_str8 (p, stats->engine);
+    p = s_put_u32 (p, stats->interval_ms);
+    p = s_put_u64 (p, stats->uptime_ms);
+    p = s_put_u64 (p, stats->tasks);
+    p = s_put_u64 (p, stats->steps);
+    p = s_put_u64 (p, stats->steps_per_s);
+    p = s_put_u64 (p, stats->rss_bytes);
+    p = s_put_u32 (p, stats->held);
+    p = s_put_u32 (p, stats->running);
+    s_restart (buf, fixed, (size_t) (p - fixed));
+    for (uint32_t index = 0; index < stats->running; index++) {
+        uint8_t entry [S_HELD_SIZE];
+        s_put_u64 (s_put_u64 (entry, running [index].batch), running [index].task);
+        zchunk_extend (buf, entry, sizeof entry);
+    }
 }
 
 

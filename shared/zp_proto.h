@@ -29,6 +29,7 @@
 #define ZP_RESULTS 0x03   //  worker process -> sink
 #define ZP_BATCH   0x04   //  ventilator -> sink
 #define ZP_ACK     0x05   //  sink -> ventilator (feedback)
+#define ZP_STATS   0x06   //  worker process -> sink: what it is doing
 
 //  READY flags
 #define ZP_READY_LEAVING  0x01
@@ -44,6 +45,8 @@
 #define ZP_ACK_COMPLETE  0x01
 #define ZP_ACK_SNAPSHOT  0x02
 #define ZP_ACK_ADOPT     0x04
+//  STATS flags
+#define ZP_STATS_LEAVING 0x01
 //  Result status
 #define ZP_STATUS_OK     0
 #define ZP_STATUS_FAILED 1
@@ -129,6 +132,23 @@ typedef struct {
     const uint8_t *ids;         //  count ids; read them with zp_msg_ack_id
 } zp_ack_t;
 
+//  What a worker process reports about itself (STATS), every heartbeat.
+typedef struct {
+    uint8_t flags;
+    uint32_t pid;
+    char host [256];
+    char engine [256];
+    uint32_t interval_ms;       //  how often it reports, >= 1
+    uint64_t uptime_ms;
+    uint64_t tasks;             //  tasks finished (results handed to its socket)
+    uint64_t steps;             //  chain steps run since it started
+    uint64_t steps_per_s;       //  over the last interval
+    uint64_t rss_bytes;         //  resident memory, 0 if unknown
+    uint32_t held;              //  tasks it holds now
+    uint32_t running;           //  entries that follow: tasks in the engine, <= held
+    const uint8_t *tasks_running;   //  read them with zp_msg_stats_running
+} zp_stats_t;
+
 //  A decoded message: type says which member of the union is valid.
 typedef struct {
     uint8_t type;
@@ -138,6 +158,7 @@ typedef struct {
         zp_results_t results;
         zp_batch_t batch;
         zp_ack_t ack;
+        zp_stats_t stats;
     } u;
     //  Iteration cursor for zp_msg_next_task / zp_msg_next_result.
     const uint8_t *cursor;
@@ -167,6 +188,10 @@ zp_ref_t
 uint64_t
     zp_msg_ack_id (const zp_msg_t *msg, uint32_t index);
 
+//  Entry index of a decoded STATS's running list (index < running).
+zp_ref_t
+    zp_msg_stats_running (const zp_msg_t *msg, uint32_t index);
+
 //  Human name of a message type, "unknown" for others. Static string.
 const char *
     zp_msg_type_name (uint8_t type);
@@ -195,6 +220,8 @@ void
     zp_ack_begin (zchunk_t *buf, uint64_t batch, uint8_t flags, uint64_t accepted);
 void
     zp_ack_add (zchunk_t *buf, uint64_t task);
+void
+    zp_stats_encode (zchunk_t *buf, const zp_stats_t *stats, const zp_ref_t *running);
 
 //  Number of records appended since the last *_begin (TASKS, RESULTS, ACK).
 uint32_t

@@ -15,6 +15,13 @@
 static const char *s_stage = "zpipe";
 static int s_verbosity = 1;
 static bool s_syslog = false;
+static void (*s_hook) (void);
+
+void
+zp_log_hook (void (*hook) (void))
+{
+    s_hook = hook;
+}
 
 void
 zp_log_init (const char *stage, int verbosity)
@@ -59,6 +66,8 @@ s_log (char level, const char *format, va_list args)
     char stamp [32] = "";
     if (localtime_r (&now, &local))
         strftime (stamp, sizeof stamp, "%y-%m-%d %H:%M:%S", &local);
+    if (s_hook)
+        s_hook ();
     fprintf (stderr, "%c: %s %s[%d]: %s\n", level, stamp, s_stage, (int) getpid (), message);
 }
 

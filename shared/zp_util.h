@@ -39,6 +39,11 @@ void
 void
     zp_debug (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
 
+//  Call hook (NULL: none) before every log line: a display that shares
+//  stderr with the log (the sink's progress bar) clears its line there.
+void
+    zp_log_hook (void (*hook) (void));
+
 //  A warning at most once per second per limiter; the lines it held back are
 //  counted and reported with the next one that gets through. The caller owns
 //  the limiter (zero-initialised).

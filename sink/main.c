@@ -21,6 +21,8 @@ static sink_config_t config = {
     .verbosity = 1
 };
 static zp_curve_options_t curve = { NULL, NULL, NULL, NULL };
+static const char *http_text = NULL;
+static http_address_t http;
 
 static int
 s_check (zp_options_t *parser)
@@ -28,6 +30,12 @@ s_check (zp_options_t *parser)
     (void) parser;
     if (zp_curve_check (&curve, ZP_CURVE_NEEDS_ALLOW))
         return EX_USAGE;
+    if (http_text) {
+        const char *why = NULL;
+        if (http_parse_address (http_text, &http, &why))
+            return zp_usage_error ("--http: '%s': %s", http_text, why);
+        config.http = &http;
+    }
     return 0;
 }
 
@@ -72,13 +80,19 @@ main (int argc, char *argv [])
             "with --curve-cert: the public certificates of the\n"
             "workers and the ventilator; no other client gets in\n"
             "(reloaded when it changes)"),
+        ZP_OPTION_STRING ("http", 0, &http_text, "ADDRESS:PORT",
+            "serve /metrics (Prometheus), /status (JSON) and / (a\n"
+            "live page) over HTTP there; PORT or :PORT alone is\n"
+            "127.0.0.1:PORT, * is every interface (default: off)"),
         ZP_OPTION_CONFIG ("read options from the 'sink' section of this\n"
             "ZPL file first (annotated example:\ndocs/sink.zpl); the command line wins"),
         ZP_OPTION_FLAG ("log-syslog", 0, &log_syslog,
             "send log lines to syslog (facility daemon, ident\n"
             "the stage's name, with the pid) instead of\n"
             "standard error"),
-        ZP_OPTION_SET ("quiet", 'q', &config.verbosity, 0, "log errors and warnings only"),
+        ZP_OPTION_SET ("quiet", 'q', &config.verbosity, 0,
+            "log errors and warnings only, and show no progress\n"
+            "bar (otherwise shown when stderr is a terminal)"),
         ZP_OPTION_SET ("verbose", 'v', &config.verbosity, 2, "log debug detail"),
         ZP_OPTION_PRINT,
         ZP_OPTION_HELP,
@@ -99,7 +113,8 @@ main (int argc, char *argv [])
 "SIGINT or SIGTERM.\n"
 "\n"
 "Exit status: 0 every batch reported; 64 usage; 65 the journal is damaged;\n"
-"69 can't bind; 74 can't write the output or the journal; 75 stopped by a\n"
+"69 can't bind (the endpoint or the --http address); 74 can't write the\n"
+"output or the journal; 75 stopped by a\n"
 "signal with a batch incomplete (its summary, with \"complete\": false, is\n"
 "written first); 78 a CURVE certificate or the allow directory can't be used,\n"
 "or the config file is bad.\n",

@@ -17,7 +17,11 @@
 */
 #include "sink.h"
 #include "batch.h"
+#include "http.h"
 #include "journal.h"
+#include "observe.h"
+#include "progress.h"
+#include "stats.h"
 #include "zp_proto.h"
 #include "zp_util.h"
 
@@ -39,6 +43,10 @@
 //  COMPLETE, and how often to send it again meanwhile.
 #define CLOSE_WAIT_MS   2000
 #define CLOSE_RESEND_MS 250
+//  --http: the texts are rebuilt every second, and sooner (but not more
+//  than ten times a second) when a request came.
+#define PUBLISH_US        1000000
+#define PUBLISH_WANTED_US 100000
 
 //  A finished batch whose ventilator has not yet confirmed COMPLETE.
 typedef struct {
@@ -76,6 +84,17 @@ typedef struct {
     int status;
     bool stop;
     bool unflushed;             //  --format ndjson: result lines not yet flushed
+    //  What the sink shows of itself (observe.h): the process table, the
+    //  progress bar, the HTTP server, and the counters behind them.
+    stats_t *stats;
+    progress_t *progress;
+    http_t *http;
+    observe_view_t last;        //  the batch finished last
+    uint64_t results_total, hashes_total, failed_total, duplicates_total;
+    uint64_t redelivered_done;  //  over the batches finished
+    double start_wall;
+    int64_t published_us;
+    bool publish_now, publish_wanted;
 } self_t;
 
 static done_t *
@@ -236,6 +255,101 @@ s_acknowledge (self_t *self, batch_t *batch, uint8_t flags)
     batch->unacked_size = 0;
 }
 
+//  --- What the sink shows of itself --------------------------------------------
+
+static void
+s_view_batch (const batch_t *batch, observe_view_t *view)
+{
+    view->have_batch = true;
+    view->batch = batch->id;
+    view->complete = false;
+    view->started = batch->started;
+    view->total_known = batch->total_known;
+    view->total = batch->total;
+    view->results = batch->accepted;
+    view->iterations = batch->iterations;
+    view->hashes = batch->steps;
+    view->duplicates = batch->duplicates;
+    view->redelivered = batch->redelivered_before + batch->redelivered;
+    view->worker_restarts = batch->worker_restarts_before + batch->worker_restarts;
+    view->start_wall = batch->start_wall;
+    view->end_wall = batch->end_wall;
+}
+
+//  The view: the open batch that started last (else the one finished
+//  last), and the sink's counters.
+static void
+s_view (self_t *self, observe_view_t *view)
+{
+    *view = self->last;
+    const batch_t *shown = NULL;
+    uint64_t redelivered = self->redelivered_done;
+    for (size_t i = 0; i < MAX_OPEN; i++) {
+        const batch_t *batch = self->open [i];
+        if (!batch || !batch->announced)
+            continue;
+        redelivered += batch->redelivered_before + batch->redelivered;
+        if (!shown || batch->start_wall > shown->start_wall)
+            shown = batch;
+    }
+    if (shown)
+        s_view_batch (shown, view);
+    view->results_total = self->results_total;
+    view->hashes_total = self->hashes_total;
+    view->failed_total = self->failed_total;
+    view->duplicates_total = self->duplicates_total;
+    view->redelivered_total = redelivered;
+    view->batches_completed = self->reported;
+    view->rejected_messages = self->refused;
+    view->refused_connections = zp_curve_refused (self->config->curve);
+    view->sink_start_wall = self->start_wall;
+}
+
+//  From the loop's tick: processes gone, the progress bar, the texts for
+//  --http. Cheap when there is nothing to do.
+static void
+s_observe (self_t *self)
+{
+    int64_t now = zp_mono_us ();
+    stats_tick (self->stats, now);
+    bool publish = false;
+    if (self->http) {
+        self->publish_wanted |= http_wanted (self->http);
+        int64_t age = now - self->published_us;
+        publish = self->publish_now || age >= PUBLISH_US
+               || (self->publish_wanted && age >= PUBLISH_WANTED_US);
+    }
+    if (!self->progress && !publish)
+        return;
+    observe_view_t view;
+    s_view (self, &view);
+    progress_update (self->progress, &view, self->stats);
+    if (publish) {
+        double wall = zp_wall_s ();
+        http_publish (self->http, observe_status_json (&view, self->stats, wall, now),
+                      observe_metrics (&view, self->stats, wall));
+        self->published_us = now;
+        self->publish_now = self->publish_wanted = false;
+    }
+}
+
+//  A batch is complete: it is the one shown until another starts.
+static void
+s_observe_finished (self_t *self, const batch_t *batch)
+{
+    s_view_batch (batch, &self->last);
+    self->last.complete = true;
+    self->redelivered_done += batch->redelivered_before + batch->redelivered;
+    self->publish_now = true;
+    if (self->progress) {
+        observe_view_t view;
+        s_view (self, &view);
+        s_view_batch (batch, &view);
+        view.complete = true;
+        progress_finish (self->progress, &view, self->stats);
+    }
+}
+
 static void
 s_finish (self_t *self, batch_t *batch, bool complete)
 {
@@ -256,6 +370,7 @@ s_finish (self_t *self, batch_t *batch, bool complete)
     }
     if (!complete)
         return;
+    s_observe_finished (self, batch);
     zp_info ("batch %016" PRIx64 " complete: %" PRIu64 " results in %.3f s, %" PRIu64
              " duplicates dropped, %" PRIu64 " tasks sent again; so far %" PRIu64
              " messages rejected, %" PRIu64 " connections refused", batch->id, batch->accepted,
@@ -494,6 +609,16 @@ s_on_results (self_t *self, zmq_msg_t *routing_id, zp_msg_t *message)
                 result.input_size = 0;      //  not even the input fits: the task id tells
         }
         int rc = batch_accept (batch, results->host, results->pid, &result, now);
+        if (rc == 1) {
+            self->results_total++;
+            if (result.status == ZP_STATUS_OK)
+                self->hashes_total += result.iterations;
+            else
+                self->failed_total++;
+        }
+        else
+        if (rc == 0)
+            self->duplicates_total++;
         if (rc == -1)
             s_refuse (self, routing_id, "task id out of range for its batch");
         else
@@ -531,8 +656,15 @@ s_on_message (zloop_t *loop, zsock_t *reader, void *arg)
             s_refuse (self, &routing_id, reason);
             continue;
         }
-        if (message.type == ZP_RESULTS)
+        if (message.type == ZP_RESULTS) {
+            uint64_t before = self->results_total;
             s_on_results (self, &routing_id, &message);
+            stats_results (self->stats, message.u.results.host, message.u.results.pid,
+                           self->results_total - before, zp_mono_us ());
+        }
+        else
+        if (message.type == ZP_STATS)
+            stats_report (self->stats, &message, zp_mono_us ());
         else
         if (message.type == ZP_BATCH)
             s_on_batch (self, &routing_id, &message.u.batch);
@@ -560,6 +692,7 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     for (size_t i = 0; i < MAX_OPEN; i++)
         if (self->open [i] && self->open [i]->unacked_size)
             s_acknowledge (self, self->open [i], 0);
+    s_observe (self);
     if (self->stop)
         return -1;
     if (self->closing) {
@@ -662,7 +795,14 @@ sink_run (const sink_config_t *config)
     }
     int status = 0;
     self->out = zchunk_new (NULL, 65536);
-    if (config->journal) {
+    self->stats = stats_new ();
+    self->start_wall = zp_wall_s ();
+    if (!self->out || !self->stats) {
+        zp_error ("can't set up the sink: out of memory");
+        status = EX_OSERR;
+    }
+    self->progress = progress_new (config->verbosity);
+    if (!status && config->journal) {
         self->journal = journal_open (config->journal);
         status = self->journal ? s_replay (self) : EX_IOERR;
         self->stop = false;     //  a batch finished in the replay does not end us
@@ -676,6 +816,8 @@ sink_run (const sink_config_t *config)
         if (self->router
         &&  (zp_curve_server (config->curve, self->router, config->bind, &status)
         ||   zp_attach (self->router, config->bind, true, &status)))
+            zsock_destroy (&self->router);
+        if (self->router && config->http && !(self->http = http_new (config->http, &status)))
             zsock_destroy (&self->router);
     }
     if (self->router) {
@@ -710,6 +852,9 @@ sink_run (const sink_config_t *config)
     &&  !status)
         status = EX_IOERR;
     journal_destroy (&self->journal);
+    http_destroy (&self->http);
+    progress_destroy (&self->progress);
+    stats_destroy (&self->stats);
     zsock_destroy (&self->router);
     zchunk_destroy (&self->out);
     if (self->output != stdout && fclose (self->output) != 0 && !status) {

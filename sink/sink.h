@@ -7,6 +7,7 @@
 #ifndef SINK_H_INCLUDED
 #define SINK_H_INCLUDED
 
+#include "http.h"
 #include "zp_curve.h"
 
 #include <stdint.h>
@@ -27,13 +28,15 @@ typedef struct {
     uint64_t batches;           //  batches to report before exiting, 0 = until signalled
     uint64_t max_batch_bytes;   //  most result bytes one batch may hold
     zp_curve_t *curve;          //  CURVE keys, or plain text (never NULL)
+    const http_address_t *http; //  --http: serve /metrics, /status and / there, or NULL
     int verbosity;
 } sink_config_t;
 
 //  Serve until --batches batches are reported (those in the journal count)
 //  or a signal comes. Returns a sysexits code: 0, EX_TEMPFAIL when stopped
 //  with a batch incomplete, EX_DATAERR for a damaged journal, EX_IOERR when
-//  the summary or the journal cannot be written.
+//  the summary or the journal cannot be written, EX_UNAVAILABLE when the
+//  result endpoint or the --http address cannot be bound.
 int
     sink_run (const sink_config_t *config);
 

@@ -91,7 +91,8 @@ main (int argc, char *argv [])
             "hash engine: auto, openssl, avx2 or avx512\n"
             "(default auto: the fastest this CPU runs)"),
         ZP_OPTION_U64 ("heartbeat", 0, &config.heartbeat_ms, "MS", 10, 600000,
-            "tell the ventilator we are alive this often\n"
+            "tell the ventilator we are alive, and the sink\n"
+            "what each process does (STATS), this often\n"
             "(default 1000; keep it well under its\n--heartbeat-timeout)"),
         ZP_OPTION_U64 ("max-iterations", 0, &config.max_iterations, "N", 1, ZP_MAX_ITERATIONS,
             "refuse tasks of more iterations (a failed result that\n"

@@ -66,6 +66,7 @@ typedef struct {
     size_t size, allocated;
     uint64_t busy_ns;           //  its share of the engine's time so far
     uint32_t attempts;          //  this run included (handler crashes before + 1)
+    uint64_t steps_done;        //  chain steps run so far (STATS)
     uint8_t state;
 } slot_t;
 
@@ -111,6 +112,10 @@ typedef struct {
     bool draining;
     bool deferring;             //  a task waits for another process's call to end
     int64_t deadline_us;        //  draining: hand back what is left by then
+    //  STATS: what this process reports to the sink with its heartbeat
+    zchunk_t *stats;
+    int64_t started_us, stats_us;
+    uint64_t tasks_done, steps_done, stats_steps;
 } self_t;
 
 //  SIGTERM: the first asks for a drain, the second for a stop now.
@@ -163,6 +168,60 @@ s_send_ready (self_t *self, uint8_t flags)
               ZMQ_DONTWAIT);
     if (flags & ZP_READY_HELD)
         self->next_heartbeat_us = zp_mono_us () + (int64_t) self->config->heartbeat_ms * 1000;
+}
+
+//  Resident memory in bytes from /proc/self/statm (its second field is
+//  resident pages); 0 where there is no such file.
+static uint64_t
+s_rss_bytes (void)
+{
+    FILE *file = fopen ("/proc/self/statm", "r");
+    char line [128] = "";
+    if (!file)
+        return 0;
+    bool read = fgets (line, sizeof line, file) != NULL;
+    fclose (file);
+    char *end = line;
+    strtoull (line, &end, 10);              //  total program size: skipped
+    errno = 0;
+    unsigned long long resident = read && *end == ' ' ? strtoull (end + 1, NULL, 10) : 0;
+    long page = sysconf (_SC_PAGESIZE);
+    return errno == 0 && page > 0 ? (uint64_t) resident * (uint64_t) page : 0;
+}
+
+//  STATS to the sink, with the heartbeat: what this process has done and
+//  holds (docs/protocol.md). Best effort: dropped when the socket is full.
+static void
+s_send_stats (self_t *self, uint8_t flags)
+{
+    int64_t now = zp_mono_us ();
+    int64_t elapsed = now - self->stats_us;
+    zp_stats_t stats = {
+        .flags = flags,
+        .pid = (uint32_t) getpid (),
+        .interval_ms = (uint32_t) self->config->heartbeat_ms,
+        .uptime_ms = (uint64_t) (now - self->started_us) / 1000,
+        .tasks = self->tasks_done,
+        .steps = self->steps_done,
+        .steps_per_s = elapsed > 0
+            ? (self->steps_done - self->stats_steps) * 1000000 / (uint64_t) elapsed : 0,
+        .rss_bytes = s_rss_bytes (),
+        .held = (uint32_t) (MAX_SLOTS - self->free_size),
+        .running = (uint32_t) self->running_size
+    };
+    snprintf (stats.host, sizeof stats.host, "%s", zp_hostname ());
+    snprintf (stats.engine, sizeof stats.engine, "%s", self->engine
+              ? zp_engine_name (self->engine) : handler_name (&self->config->handler));
+    zp_ref_t running [sizeof self->running / sizeof self->running [0]];
+    for (size_t i = 0; i < self->running_size; i++) {
+        slot_t *slot = &self->slots [self->running [i]];
+        running [i] = (zp_ref_t) { slot->batch, slot->task };
+    }
+    zp_stats_encode (self->stats, &stats, running);
+    zmq_send (zsock_resolve (self->results), zchunk_data (self->stats),
+              zchunk_size (self->stats), ZMQ_DONTWAIT);
+    self->stats_us = now;
+    self->stats_steps = self->steps_done;
 }
 
 //  Hand back the tasks gathered in self->returning (they count as
@@ -263,6 +322,7 @@ s_add_result (self_t *self, uint32_t index, uint8_t status, const void *output,
     self->sealing [(self->sealed_head + self->sealed_size + self->sealing_size++) % MAX_SLOTS] =
         index;
     slot->state = SLOT_DONE;
+    self->tasks_done++;
 }
 
 //  A task of more iterations than --max-iterations is not run: it becomes a
@@ -482,6 +542,8 @@ s_fill_lanes (self_t *self)
         assert (rc == 0);
         (void) rc;
         slot->busy_ns = (uint64_t) (zp_mono_us () - begin) * 1000;
+        slot->steps_done = 1;   //  the first step runs in zp_engine_load
+        self->steps_done++;
         slot->state = SLOT_RUNNING;
         self->running [self->running_size++] = index;
     }
@@ -503,6 +565,8 @@ s_collect_runner (self_t *self)
                 break;
             }
         slot->busy_ns = result.busy_ns;
+        //  A handler's "steps" are its tasks' iterations, counted as they end.
+        self->steps_done += slot->iterations;
         s_add_result (self, index, result.ok ? ZP_STATUS_OK : ZP_STATUS_FAILED,
                       result.output, result.output_size);
         double took_us = (double) slot->busy_ns / 1000;
@@ -562,8 +626,16 @@ s_run_slice (self_t *self)
     int64_t took = zp_mono_us () - begin;
     //  The lanes shared the slice: each task is charged its share, so a
     //  process's tasks add up to the time it was busy.
-    for (size_t i = 0; i < self->running_size; i++)
-        self->slots [self->running [i]].busy_ns += (uint64_t) took * 1000 / self->running_size;
+    for (size_t i = 0; i < self->running_size; i++) {
+        slot_t *slot = &self->slots [self->running [i]];
+        slot->busy_ns += (uint64_t) took * 1000 / self->running_size;
+        //  Each chain advanced by the slice or to its end (STATS)
+        uint64_t steps = slot->iterations - slot->steps_done;
+        if (steps > self->slice_steps)
+            steps = self->slice_steps;
+        slot->steps_done += steps;
+        self->steps_done += steps;
+    }
     //  Aim at SLICE_US per slice whatever the engine's speed.
     if (took < SLICE_US / 2 && self->slice_steps < (UINT64_C (1) << 24))
         self->slice_steps *= 2;
@@ -638,8 +710,11 @@ worker_process_run (const worker_config_t *config)
     self->returning = (zp_ref_t *) calloc (MAX_SLOTS, sizeof (zp_ref_t));
     self->out = zchunk_new (NULL, 65536);
     self->ctl = zchunk_new (NULL, 4096);
-    if ((!self->engine && !self->runner) || !self->slots || !self->waiting || !self->free_slots || !self->sealing
-    ||  !self->outbox || !self->held || !self->returning || !self->out || !self->ctl) {
+    self->stats = zchunk_new (NULL, 2048);
+    self->started_us = self->stats_us = zp_mono_us ();
+    if ((!self->engine && !self->runner) || !self->slots || !self->waiting || !self->free_slots
+    ||  !self->sealing || !self->outbox || !self->held || !self->returning || !self->out
+    ||  !self->ctl || !self->stats) {
         zp_error ("can't set up the worker process (out of memory, or no engine)");
         status = EX_OSERR;
         goto done;
@@ -674,6 +749,7 @@ worker_process_run (const worker_config_t *config)
         zp_debug ("handler %s, %zu tasks a call%s", handler_name (&config->handler),
                   runner_lanes (self->runner), config->replaces ? " (a restart)" : "");
     s_send_ready (self, ZP_READY_HELD);
+    s_send_stats (self, 0);
 
     while (!zp_curve_shut_out (config->curve)) {
         if (s_stop_signals && !self->draining)
@@ -734,8 +810,10 @@ worker_process_run (const worker_config_t *config)
             s_fill_lanes (self);
             s_send_ready (self, 0);
         }
-        if (zp_mono_us () >= self->next_heartbeat_us)
+        if (zp_mono_us () >= self->next_heartbeat_us) {
             s_send_ready (self, ZP_READY_HELD);
+            s_send_stats (self, 0);
+        }
     }
     //  Stopping: what is finished goes out if the sink takes it, what is
     //  not goes back, so the ventilator can hand it to another process.
@@ -753,6 +831,7 @@ worker_process_run (const worker_config_t *config)
         zp_info ("stopping: handing %u unfinished tasks back", self->returning_size);
     self->finished += self->returning_size;
     s_send_ready (self, ZP_READY_LEAVING);
+    s_send_stats (self, ZP_STATS_LEAVING);
     if (zp_curve_shut_out (config->curve)) {
         //  libzmq will not try again; the supervisor will, with backoff.
         zp_warn ("a server refused this process's handshake; it exits to be started again");
@@ -768,6 +847,7 @@ done:
     }
     zchunk_destroy (&self->out);
     zchunk_destroy (&self->ctl);
+    zchunk_destroy (&self->stats);
     zp_engine_destroy (&self->engine);
     runner_destroy (&self->runner);
     if (self->slots)

@@ -101,13 +101,16 @@ usage_error "bind|'b'|-b|argument"           sink -b
 usage_error 'fsync.*sometimes'               sink "${S[@]}" --fsync sometimes
 usage_error 'journal'                        sink "${S[@]}" --journal ''
 usage_error "journal|argument"               sink "${S[@]}" --journal
+usage_error 'http.*not an IPv4'              sink "${S[@]}" --http 1.2.3.4.5:80
+usage_error 'http.*port'                     sink "${S[@]}" --http 127.0.0.1:0
+usage_error "http|argument"                  sink "${S[@]}" --http
 usage_error 'format.*xml'                    sink "${S[@]}" --format xml
 
 # --help and -h: status 0, every long option documented (stdout or stderr).
 declare -A LONG=(
     [ventilator]="--bind --sink --count --input --iterations --max-length --min-workers --heartbeat-timeout --task-timeout --resume --config --print-config --log-syslog --quiet --verbose --help --version"
     [worker]="--ventilator --sink --processes --engine --heartbeat --task-timeout --handler --handler-arg --exec --exec-persistent --max-attempts --config --print-config --log-syslog --quiet --verbose --help --version"
-    [sink]="--bind --output --format --batches --journal --fsync --config --print-config --log-syslog --quiet --verbose --help --version"
+    [sink]="--bind --output --format --batches --journal --fsync --http --config --print-config --log-syslog --quiet --verbose --help --version"
 )
 for stage in ventilator worker sink; do
     for flag in --help -h; do

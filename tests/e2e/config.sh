@@ -64,6 +64,7 @@ sink
     max-batch-bytes = 65536
     curve-cert = /etc/zpipe/s.cert
     curve-allow = /etc/zpipe/allow
+    http = 127.0.0.1:9558
     log-syslog = true
     quiet = true
     verbose = false

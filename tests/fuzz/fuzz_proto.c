@@ -94,6 +94,21 @@ s_encode (zchunk_t *buf, zp_msg_t *msg)
         s_require (zp_msg_records (buf) == msg->u.ack.count, "ACK: zp_msg_records differs");
     }
     else
+    if (msg->type == ZP_STATS) {
+        zp_stats_t *stats = &msg->u.stats;
+        zp_ref_t *running = NULL;
+        if (stats->running) {
+            running = malloc (stats->running * sizeof (zp_ref_t));
+            s_require (running != NULL, "out of memory");
+            for (uint32_t index = 0; index < stats->running; index++)
+                running [index] = zp_msg_stats_running (msg, index);
+        }
+        s_require (stats->interval_ms >= 1 && stats->running <= stats->held,
+                   "STATS: bad values accepted");
+        zp_stats_encode (buf, stats, running);
+        free (running);
+    }
+    else
         s_require (false, "decoder accepted an unknown type");
 }
 
@@ -166,6 +181,22 @@ s_compare (zp_msg_t *a, zp_msg_t *b)
         for (uint32_t index = 0; index < a->u.ack.count; index++)
             s_require (zp_msg_ack_id (a, index) == zp_msg_ack_id (b, index),
                        "ACK: id differs");
+    }
+    else
+    if (a->type == ZP_STATS) {
+        zp_stats_t *x = &a->u.stats, *y = &b->u.stats;
+        s_require (x->flags == y->flags && x->pid == y->pid
+                && strcmp (x->host, y->host) == 0
+                && strcmp (x->engine, y->engine) == 0
+                && x->interval_ms == y->interval_ms && x->uptime_ms == y->uptime_ms
+                && x->tasks == y->tasks && x->steps == y->steps
+                && x->steps_per_s == y->steps_per_s && x->rss_bytes == y->rss_bytes
+                && x->held == y->held && x->running == y->running,
+                   "STATS: fields differ");
+        for (uint32_t index = 0; index < x->running; index++) {
+            zp_ref_t p = zp_msg_stats_running (a, index), q = zp_msg_stats_running (b, index);
+            s_require (p.batch == q.batch && p.task == q.task, "STATS: running differs");
+        }
     }
 }
 

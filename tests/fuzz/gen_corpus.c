@@ -150,7 +150,7 @@ main (int argc, char *argv [])
     zchunk_data (buf) [2] = ZP_PROTO_VERSION + 1;
     s_write_chunk ("bad-version-3.bin", buf);
     zchunk_data (buf) [2] = ZP_PROTO_VERSION;
-    zchunk_data (buf) [3] = 0x06;
+    zchunk_data (buf) [3] = 0x77;
     s_write_chunk ("bad-unknown-type.bin", buf);
     zchunk_data (buf) [3] = ZP_BATCH;
     zchunk_data (buf) [0] = 'z';
@@ -169,6 +169,39 @@ main (int argc, char *argv [])
     zp_ack_begin (buf, 78, ZP_ACK_SNAPSHOT | ZP_ACK_ADOPT, 1);
     zp_ack_add (buf, 2);
     s_write_chunk ("ok-ack-adopt.bin", buf);
+
+    zp_stats_t stats;
+    memset (&stats, 0, sizeof stats);
+    stats.pid = 4242;
+    strcpy (stats.host, "worker-1");
+    strcpy (stats.engine, "avx2");
+    stats.interval_ms = 1000;
+    stats.uptime_ms = 61500;
+    stats.tasks = 12;
+    stats.steps = 12000000;
+    stats.steps_per_s = 4300000;
+    stats.rss_bytes = 9 << 20;
+    stats.held = 4;
+    stats.running = 2;
+    zp_stats_encode (buf, &stats, held);
+    s_write_chunk ("ok-stats.bin", buf);
+    stats.flags = ZP_STATS_LEAVING;
+    stats.held = 0;
+    stats.running = 0;
+    zp_stats_encode (buf, &stats, NULL);
+    s_write_chunk ("ok-stats-leaving.bin", buf);
+    stats.flags = 0;
+    stats.held = 1;
+    stats.running = 2;
+    zp_stats_encode (buf, &stats, held);
+    s_write_chunk ("bad-stats-running-above-held.bin", buf);
+    stats.held = 2;
+    stats.interval_ms = 0;
+    zp_stats_encode (buf, &stats, held);
+    s_write_chunk ("bad-stats-interval-0.bin", buf);
+    stats.interval_ms = 1000;
+    zp_stats_encode (buf, &stats, held);
+    s_write ("bad-stats-truncated.bin", zchunk_data (buf), zchunk_size (buf) - 1);
 
     s_write ("bad-empty.bin", "", 0);
     s_write ("bad-header-only.bin", "ZP\x02", 3);

@@ -175,6 +175,16 @@ s_fixed_set (zsock_t *sock, bool to_sink)
     zp_ack_begin (s_buf, 42, 0, 1);
     zp_ack_add (s_buf, 0);
     s_truncations (sock);
+    zp_stats_t stats = { .pid = 1, .interval_ms = 1000, .held = 1, .running = 1 };
+    snprintf (stats.host, sizeof stats.host, "rogue");
+    snprintf (stats.engine, sizeof stats.engine, "none");
+    zp_ref_t running = { 42, 0 };
+    zp_stats_encode (s_buf, &stats, &running);
+    s_truncations (sock);
+    //  ... and with a field out of range: an interval of 0.
+    stats.interval_ms = 0;
+    zp_stats_encode (s_buf, &stats, &running);
+    s_send_invalid (sock, zchunk_data (s_buf), zchunk_size (s_buf));
 
     //  A field out of range: more finished than received.
     s_sample_ready (ZP_READY_HELD, 1, 5);

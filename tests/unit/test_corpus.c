@@ -37,7 +37,7 @@ Test (corpus, replay)
 {
     corpus_replay ("tests/corpus/proto", 5, s_check);
     cr_assert (s_type_seen [ZP_READY] && s_type_seen [ZP_TASKS] && s_type_seen [ZP_RESULTS]
-            && s_type_seen [ZP_BATCH] && s_type_seen [ZP_ACK],
+            && s_type_seen [ZP_BATCH] && s_type_seen [ZP_ACK] && s_type_seen [ZP_STATS],
                "the corpus lacks a valid message of some type");
     cr_assert_gt (s_bad, 0, "the corpus has no bad-* file");
 }

@@ -715,8 +715,9 @@ Test (proto, type_names)
     cr_assert_str_eq (zp_msg_type_name (ZP_RESULTS), "RESULTS");
     cr_assert_str_eq (zp_msg_type_name (ZP_BATCH), "BATCH");
     cr_assert_str_eq (zp_msg_type_name (ZP_ACK), "ACK");
+    cr_assert_str_eq (zp_msg_type_name (ZP_STATS), "STATS");
     cr_assert_str_eq (zp_msg_type_name (0), "unknown");
-    cr_assert_str_eq (zp_msg_type_name (6), "unknown");
+    cr_assert_str_eq (zp_msg_type_name (7), "unknown");
     cr_assert_str_eq (zp_msg_type_name (0xff), "unknown");
 }
 
@@ -793,14 +794,14 @@ Test (proto, other_versions)
 
 Test (proto, unknown_types)
 {
-    const uint8_t types [] = { 0x00, 0x06, 0x07, 0x7f, 0x80, 0xff };
+    const uint8_t types [] = { 0x00, 0x07, 0x08, 0x7f, 0x80, 0xff };
     for (size_t index = 0; index < sizeof types; index++) {
         s_encode_batch_sample ();
         s_patch_u8 (3, types [index]);
         s_expect_reject_buf ("unknown type");
     }
     //  A bare header of an unknown type
-    s_expect_reject ("ZP\x02\x06", 4, "unknown type");
+    s_expect_reject ("ZP\x02\x07", 4, "unknown type");
 }
 
 
@@ -1266,4 +1267,174 @@ Test (proto, ack_count_mismatch)
     s_append_byte (0);
     s_patch_u32 (ACK_COUNT_AT, 4);
     s_expect_reject_buf ("ACK: count exceeds ids present");
+}
+
+
+//  --------------------------------------------------------------------------
+//  STATS (worker process -> sink): round trip, every field at its edges,
+//  truncation anywhere, and each rule
+
+//  Offsets for the sample host "worker-1" and engine "avx2"
+#define STATS_FLAGS_AT     4
+#define STATS_HOST_AT      9
+#define STATS_ENGINE_AT    (STATS_HOST_AT + 1 + 8)
+#define STATS_INTERVAL_AT  (STATS_ENGINE_AT + 1 + 4)
+#define STATS_HELD_AT      (STATS_INTERVAL_AT + 4 + 8 * 5)
+#define STATS_RUNNING_AT   (STATS_HELD_AT + 4)
+#define STATS_LIST_AT      (STATS_RUNNING_AT + 4)
+
+static void
+s_stats_sample (zp_stats_t *stats)
+{
+    memset (stats, 0, sizeof *stats);
+    stats->pid = 4242;
+    strcpy (stats->host, "worker-1");
+    strcpy (stats->engine, "avx2");
+    stats->interval_ms = 1000;
+    stats->uptime_ms = 61500;
+    stats->tasks = 12;
+    stats->steps = UINT64_C (12000000);
+    stats->steps_per_s = 4300000;
+    stats->rss_bytes = UINT64_C (9) << 20;
+    stats->held = 5;
+    stats->running = 3;
+}
+
+static void
+s_encode_stats_sample (void)
+{
+    zp_stats_t stats;
+    s_stats_sample (&stats);
+    zp_stats_encode (buf, &stats, s_held);
+}
+
+Test (proto, stats_round_trip)
+{
+    s_encode_stats_sample ();
+    cr_assert_eq (zchunk_size (buf), STATS_LIST_AT + 3 * 16);
+    zp_msg_t msg = s_decode_ok (buf);
+    cr_assert_eq (msg.type, ZP_STATS);
+    const zp_stats_t *stats = &msg.u.stats;
+    cr_assert_eq (stats->flags, 0);
+    cr_assert_eq (stats->pid, 4242);
+    cr_assert_str_eq (stats->host, "worker-1");
+    cr_assert_str_eq (stats->engine, "avx2");
+    cr_assert_eq (stats->interval_ms, 1000);
+    cr_assert_eq (stats->uptime_ms, 61500);
+    cr_assert_eq (stats->tasks, 12);
+    cr_assert_eq (stats->steps, 12000000);
+    cr_assert_eq (stats->steps_per_s, 4300000);
+    cr_assert_eq (stats->rss_bytes, UINT64_C (9) << 20);
+    cr_assert_eq (stats->held, 5);
+    cr_assert_eq (stats->running, 3);
+    for (uint32_t index = 0; index < 3; index++) {
+        zp_ref_t ref = zp_msg_stats_running (&msg, index);
+        cr_assert_eq (ref.batch, s_held [index].batch);
+        cr_assert_eq (ref.task, s_held [index].task);
+    }
+}
+
+Test (proto, stats_edge_values)
+{
+    zp_stats_t stats;
+    s_stats_sample (&stats);
+    stats.flags = ZP_STATS_LEAVING;
+    stats.pid = UINT32_MAX;
+    memset (stats.host, 'h', 255);
+    stats.host [255] = 0;
+    stats.engine [0] = 0;
+    stats.interval_ms = 1;
+    stats.uptime_ms = UINT64_MAX;
+    stats.tasks = UINT64_MAX;
+    stats.steps = UINT64_MAX;
+    stats.steps_per_s = UINT64_MAX;
+    stats.rss_bytes = 0;
+    stats.held = UINT32_MAX;
+    stats.running = 0;
+    zp_stats_encode (buf, &stats, NULL);
+    zp_msg_t msg = s_decode_ok (buf);
+    cr_assert_eq (msg.u.stats.flags, ZP_STATS_LEAVING);
+    cr_assert_eq (msg.u.stats.pid, UINT32_MAX);
+    cr_assert_eq (strlen (msg.u.stats.host), 255);
+    cr_assert_str_eq (msg.u.stats.engine, "");
+    cr_assert_eq (msg.u.stats.interval_ms, 1);
+    cr_assert_eq (msg.u.stats.uptime_ms, UINT64_MAX);
+    cr_assert_eq (msg.u.stats.steps_per_s, UINT64_MAX);
+    cr_assert_eq (msg.u.stats.held, UINT32_MAX);
+    cr_assert_eq (msg.u.stats.running, 0);
+}
+
+Test (proto, stats_prefixes)
+{
+    s_encode_stats_sample ();
+    s_every_prefix_refused ();
+}
+
+Test (proto, stats_truncation_reasons)
+{
+    s_encode_stats_sample ();
+    s_expect_reject (zchunk_data (buf), STATS_HOST_AT - 1, "STATS: truncated before host");
+    s_expect_reject (zchunk_data (buf), STATS_HOST_AT + 3, "STATS: truncated in host");
+    s_expect_reject (zchunk_data (buf), STATS_ENGINE_AT + 2, "STATS: truncated in engine");
+    s_expect_reject (zchunk_data (buf), STATS_RUNNING_AT + 3,
+                     "STATS: truncated before running list");
+    s_expect_reject (zchunk_data (buf), zchunk_size (buf) - 1,
+                     "STATS: running exceeds entries present");
+}
+
+Test (proto, stats_trailing_byte)
+{
+    s_encode_stats_sample ();
+    s_append_byte (0);
+    s_expect_reject_buf ("STATS: trailing bytes");
+}
+
+Test (proto, stats_undefined_flags)
+{
+    for (unsigned bit = 1; bit < 8; bit++) {
+        s_encode_stats_sample ();
+        s_patch_u8 (STATS_FLAGS_AT, (uint8_t) (1u << bit));
+        s_expect_reject_buf ("STATS: undefined flag bits set");
+    }
+}
+
+Test (proto, stats_names_with_nul)
+{
+    s_encode_stats_sample ();
+    s_patch_u8 (STATS_HOST_AT + 3, 0);
+    s_expect_reject_buf ("STATS: host contains NUL");
+    s_encode_stats_sample ();
+    s_patch_u8 (STATS_ENGINE_AT + 1, 0);
+    s_expect_reject_buf ("STATS: engine contains NUL");
+}
+
+Test (proto, stats_interval_zero)
+{
+    s_encode_stats_sample ();
+    s_patch_u32 (STATS_INTERVAL_AT, 0);
+    s_expect_reject_buf ("STATS: interval 0");
+    s_patch_u32 (STATS_INTERVAL_AT, 1);
+    s_decode_ok (buf);
+}
+
+Test (proto, stats_running_rules)
+{
+    //  running may equal held, never exceed it
+    s_encode_stats_sample ();
+    s_patch_u32 (STATS_HELD_AT, 3);
+    s_decode_ok (buf);
+    s_patch_u32 (STATS_HELD_AT, 2);
+    s_expect_reject_buf ("STATS: running above held");
+    //  A count the entries do not back, above and below
+    s_encode_stats_sample ();
+    s_patch_u32 (STATS_RUNNING_AT, 4);
+    s_expect_reject_buf ("STATS: running exceeds entries present");
+    s_encode_stats_sample ();
+    s_patch_u32 (STATS_RUNNING_AT, 2);
+    s_expect_reject_buf ("STATS: trailing bytes");
+    //  Past the protocol's limit, even with held that high
+    s_encode_stats_sample ();
+    s_patch_u32 (STATS_HELD_AT, UINT32_MAX);
+    s_patch_u32 (STATS_RUNNING_AT, ZP_MAX_RECORDS + 1);
+    s_expect_reject_buf ("STATS: running above 2^20");
 }
