@@ -77,6 +77,29 @@ typedef struct {
 #define ZP_OPTION_END \
     { NULL, 0, ZP_OPT_STRING, NULL, NULL, NULL, 0, 0, NULL }
 
+//  The rows every stage's table ends with: -c, --config; --log-syslog (into
+//  *log_syslog); -q, --quiet and the verbose flag (into *verbosity, with
+//  their help texts); --print-config, -h, -V and the end of the table.
+#define ZP_OPTIONS_COMMON(stage, log_syslog, verbosity, verbose_letter, quiet_help, \
+                          verbose_help) \
+    ZP_OPTION_CONFIG ("read options from the '" stage "' section of this\n" \
+        "ZPL file first (annotated example:\ndocs/" stage ".zpl); the command line wins"), \
+    ZP_OPTION_FLAG ("log-syslog", 0, log_syslog, \
+        "send log lines to syslog (facility daemon, ident\n" \
+        "the stage's name, with the pid) instead of\nstandard error"), \
+    ZP_OPTION_SET ("quiet", 'q', verbosity, 0, quiet_help), \
+    ZP_OPTION_SET ("verbose", verbose_letter, verbosity, 2, verbose_help), \
+    ZP_OPTION_PRINT, \
+    ZP_OPTION_HELP, \
+    ZP_OPTION_VERSION, \
+    ZP_OPTION_END
+
+//  --curve-cert, the same for every stage.
+#define ZP_OPTION_CURVE_CERT(target) \
+    ZP_OPTION_STRING ("curve-cert", 0, target, "FILE", \
+        "encrypt and authenticate every link with CURVE: our\n" \
+        "public certificate (FILE_secret beside it, mode 0600)")
+
 typedef struct _zp_options_t zp_options_t;
 
 typedef struct {

@@ -73,9 +73,7 @@ main (int argc, char *argv [])
             "most bytes of results (inputs and outputs) one batch\n"
             "may hold; results past it are failed tasks that say\n"
             "so (default 4294967296)"),
-        ZP_OPTION_STRING ("curve-cert", 0, &curve.cert, "FILE",
-            "encrypt and authenticate every link with CURVE: our\n"
-            "public certificate (FILE_secret beside it, mode 0600)"),
+        ZP_OPTION_CURVE_CERT (&curve.cert),
         ZP_OPTION_STRING ("curve-allow", 0, &curve.allow, "DIR",
             "with --curve-cert: the public certificates of the\n"
             "workers and the ventilator; no other client gets in\n"
@@ -84,20 +82,10 @@ main (int argc, char *argv [])
             "serve /metrics (Prometheus), /status (JSON) and / (a\n"
             "live page) over HTTP there; PORT or :PORT alone is\n"
             "127.0.0.1:PORT, * is every interface (default: off)"),
-        ZP_OPTION_CONFIG ("read options from the 'sink' section of this\n"
-            "ZPL file first (annotated example:\ndocs/sink.zpl); the command line wins"),
-        ZP_OPTION_FLAG ("log-syslog", 0, &log_syslog,
-            "send log lines to syslog (facility daemon, ident\n"
-            "the stage's name, with the pid) instead of\n"
-            "standard error"),
-        ZP_OPTION_SET ("quiet", 'q', &config.verbosity, 0,
+        ZP_OPTIONS_COMMON ("sink", &log_syslog, &config.verbosity, 'v',
             "log errors and warnings only, and show no progress\n"
-            "bar (otherwise shown when stderr is a terminal)"),
-        ZP_OPTION_SET ("verbose", 'v', &config.verbosity, 2, "log debug detail"),
-        ZP_OPTION_PRINT,
-        ZP_OPTION_HELP,
-        ZP_OPTION_VERSION,
-        ZP_OPTION_END
+            "bar (otherwise shown when stderr is a terminal)",
+            "log debug detail")
     };
     const zp_options_spec_t spec = { "sink",
 "Pull the zpipe workers' results, put each batch together in input order and\n"
@@ -108,7 +96,10 @@ main (int argc, char *argv [])
 "\"worker_restarts\", \"lost\", \"workers\": [{\"host\", \"pid\", \"tasks\",\n"
 "\"busy_s\"}], \"failed\", \"rejected_messages\", \"refused_connections\"};\n"
 "an input that is not valid UTF-8 appears as\n"
-"{\"input_base64\": \"...\", \"hash\": \"...\"}. See README.md.\n"
+"{\"input_base64\": \"...\", \"hash\": \"...\"}, an output that is not as\n"
+"\"output_base64\", a failed task as {\"input\", \"error\", \"attempts\"}.\n"
+"--format ndjson: one line per result as it comes, then the summary without\n"
+"\"data\" as one line. See README.md.\n"
 "With --batches 0 the sink serves batch after batch, one summary each, until\n"
 "SIGINT or SIGTERM.\n"
 "\n"

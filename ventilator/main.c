@@ -63,9 +63,7 @@ main (int argc, char *argv [])
         ZP_OPTION_U64 ("heartbeat-timeout", 0, &config.heartbeat_ms, "MS", 100, 3600000,
             "a worker silent this long is taken as dead and its\n"
             "tasks are handed out again (default 3000)"),
-        ZP_OPTION_STRING ("curve-cert", 0, &curve.cert, "FILE",
-            "encrypt and authenticate every link with CURVE: our\n"
-            "public certificate (FILE_secret beside it, mode 0600)"),
+        ZP_OPTION_CURVE_CERT (&curve.cert),
         ZP_OPTION_STRING ("curve-allow", 0, &curve.allow, "DIR",
             "with --curve-cert: the workers' public certificates;\n"
             "no other client gets in (reloaded when it changes)"),
@@ -78,18 +76,9 @@ main (int argc, char *argv [])
             "continue the batch of this same input that the sink\n"
             "has open (after the ventilator was stopped or died):\n"
             "send only what the sink does not have yet"),
-        ZP_OPTION_CONFIG ("read options from the 'ventilator' section of this\n"
-            "ZPL file first (annotated example:\ndocs/ventilator.zpl); the command line wins"),
-        ZP_OPTION_FLAG ("log-syslog", 0, &log_syslog,
-            "send log lines to syslog (facility daemon, ident\n"
-            "the stage's name, with the pid) instead of\n"
-            "standard error"),
-        ZP_OPTION_SET ("quiet", 'q', &config.verbosity, 0, "log errors and warnings only"),
-        ZP_OPTION_SET ("verbose", 'v', &config.verbosity, 2, "log debug detail"),
-        ZP_OPTION_PRINT,
-        ZP_OPTION_HELP,
-        ZP_OPTION_VERSION,
-        ZP_OPTION_END
+        ZP_OPTIONS_COMMON ("ventilator", &log_syslog, &config.verbosity, 'v',
+            "log errors and warnings only",
+            "log debug detail")
     };
     const zp_options_spec_t spec = { "ventilator",
 "Hand out one task per input string to the zpipe workers, tell the sink what\n"

@@ -115,9 +115,7 @@ main (int argc, char *argv [])
         ZP_OPTION_U64 ("max-attempts", 0, &config.max_attempts, "N", 1, ZP_MAX_ATTEMPTS,
             "a task that crashed its handler library (killed its\n"
             "process) N times is reported failed (default 3)"),
-        ZP_OPTION_STRING ("curve-cert", 0, &curve.cert, "FILE",
-            "encrypt and authenticate every link with CURVE: our\n"
-            "public certificate (FILE_secret beside it, mode 0600)"),
+        ZP_OPTION_CURVE_CERT (&curve.cert),
         ZP_OPTION_STRING ("curve-ventilator", 0, &curve.ventilator, "FILE",
             "with --curve-cert: the ventilator's public certificate"),
         ZP_OPTION_STRING ("curve-sink", 0, &curve.sink, "FILE",
@@ -128,19 +126,9 @@ main (int argc, char *argv [])
             "what they run for at most half of this, hand back\n"
             "the rest, and the worker is gone within it\n"
             "(default 60)"),
-        ZP_OPTION_CONFIG ("read options from the 'worker' section of this\n"
-            "ZPL file first (annotated example:\ndocs/worker.zpl); the command line wins"),
-        ZP_OPTION_FLAG ("log-syslog", 0, &log_syslog,
-            "send log lines to syslog (facility daemon, ident\n"
-            "the stage's name, with the pid) instead of\n"
-            "standard error"),
-        ZP_OPTION_SET ("quiet", 'q', &config.verbosity, 0, "log errors and warnings only"),
-        ZP_OPTION_SET ("verbose", 0, &config.verbosity, 2,
-            "log debug detail (-v is --ventilator here)"),
-        ZP_OPTION_PRINT,
-        ZP_OPTION_HELP,
-        ZP_OPTION_VERSION,
-        ZP_OPTION_END
+        ZP_OPTIONS_COMMON ("worker", &log_syslog, &config.verbosity, 0,
+            "log errors and warnings only",
+            "log debug detail (-v is --ventilator here)")
     };
     const zp_options_spec_t spec = { "worker",
 "Run one zpipe worker process per core: each pulls tasks from the ventilator,\n"
