@@ -19,6 +19,9 @@ E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$E2E_ROOT/scripts/lib.sh"
 
 BIN=${ZP_BIN:-$E2E_ROOT/bin}
+# Absolute, so that a case that runs a stage from elsewhere (nsenter into a
+# namespace, a cd) finds it: `make check` passes ZP_BIN=build/asan/bin.
+[[ $BIN == /* ]] || BIN=$PWD/$BIN
 CHECK_PY=$E2E_ROOT/tests/ref/check.py
 # Bound for a small pipeline run (seconds); generous for slow CI machines.
 WAIT=${ZP_E2E_WAIT:-60}
