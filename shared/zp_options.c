@@ -71,6 +71,21 @@ s_find (zp_options_t *self, const char *name)
     return NULL;
 }
 
+//  The row getopt_long's return value stands for: a long option comes back
+//  as its row's index + 256 (see zp_options_parse), a short one as its
+//  letter. NULL for ':', '?' and anything else.
+static const zp_option_t *
+s_find_returned (zp_options_t *self, int opt)
+{
+    const zp_option_t *table = self->spec->options;
+    if (opt >= 256 && (size_t) opt - 256 < self->count)
+        return &table [opt - 256];
+    for (size_t index = 0; opt < 256 && index < self->count; index++)
+        if (table [index].letter && opt == table [index].letter)
+            return &table [index];
+    return NULL;
+}
+
 bool
 zp_options_given (zp_options_t *self, const char *name)
 {
@@ -551,10 +566,7 @@ zp_options_parse (zp_options_t *self, int argc, char *argv [], int *exit_code)
     optind = 0;
     int opt;
     while ((opt = getopt_long (argc, argv, shorts, longs, NULL)) != -1) {
-        const zp_option_t *option = NULL;
-        for (size_t index = 0; index < self->count && !option; index++)
-            if (opt == (int) index + 256 || (opt < 256 && opt == table [index].letter))
-                option = &table [index];
+        const zp_option_t *option = s_find_returned (self, opt);
         if (option && option->kind == ZP_OPT_CONFIG)
             config = optarg;
         if (option && (option->kind == ZP_OPT_HELP || option->kind == ZP_OPT_VERSION))
@@ -570,10 +582,7 @@ zp_options_parse (zp_options_t *self, int argc, char *argv [], int *exit_code)
     }
     optind = 0;
     while (rc == 0 && (opt = getopt_long (argc, argv, shorts, longs, NULL)) != -1) {
-        const zp_option_t *option = NULL;
-        for (size_t index = 0; index < self->count && !option; index++)
-            if (opt == (int) index + 256 || (opt < 256 && opt == table [index].letter))
-                option = &table [index];
+        const zp_option_t *option = s_find_returned (self, opt);
         const char *given = argv [optind - 1];
         if (opt == ':')
             *exit_code = zp_usage_error ("option '%s' needs a value", given);
