@@ -331,7 +331,10 @@ zp_options_load_text (zp_options_t *self, const char *name, const char *text)
         return s_config_error (self, name, line, NULL, "%s", reason);
 
     //  Pair the nodes with their lines.
-    size_t max = strlen (text) + 1;   //  at most one node per line
+    size_t max = 1;                     //  at most one node per line
+    for (const char *newline = strchr (text, '\n'); newline;
+         newline = strchr (newline + 1, '\n'))
+        max++;
     s_keyed_t *nodes = (s_keyed_t *) zmalloc (max * sizeof (s_keyed_t));
     size_t *lines = (size_t *) zmalloc (max * sizeof (size_t));
     if (!nodes || !lines) {
