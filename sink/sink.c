@@ -587,13 +587,13 @@ s_on_results (self_t *self, zmq_msg_t *routing_id, zp_msg_t *message)
     zp_result_t result;
     char reason [160];
     while (zp_msg_next_result (message, &result)) {
-        if (batch->store_size + result.input_size + result.output_size > limit
-        &&  !batch->announced) {
+        bool over = batch->store_size + result.input_size + result.output_size > limit;
+        if (over && !batch->announced) {
             //  Sent again once the BATCH is in and the limit is the real one.
             s_refuse (self, routing_id, "results for an unannounced batch over 64 MiB");
             continue;
         }
-        if (batch->store_size + result.input_size + result.output_size > limit) {
+        if (over) {
             //  Refused, it would come back forever (the ventilator sends again
             //  what the sink does not acknowledge): it is taken as a failed
             //  task that says why, so the batch ends and the summary tells.
