@@ -55,6 +55,9 @@
 //  RESULTS frames libzmq queues for the sink; beyond that they wait in the
 //  outbox (bounded by MAX_SLOTS), so a slow sink's backlog stays small.
 #define RESULTS_HWM 16
+//  A RESULTS frame is sealed once it is this big (one more result may take
+//  it past: still within ZP_MAX_FRAME_BYTES, which holds the largest one).
+#define RESULTS_FRAME_BYTES (256 * 1024)
 //  How often to try the ventilator's endpoint while it is not there.
 #define RECONNECT_MS 20
 
@@ -298,14 +301,16 @@ s_send_outbox (self_t *self)
     return sent;
 }
 
-//  Add the slot's result to the RESULTS being built (one batch per frame);
-//  the slot is done and waits in the outbox until its frame goes out.
+//  Add the slot's result to the RESULTS being built (one batch per frame,
+//  up to about RESULTS_FRAME_BYTES); the slot is done and waits in the
+//  outbox until its frame goes out.
 static void
 s_add_result (self_t *self, uint32_t index, uint8_t status, const void *output,
               size_t output_size)
 {
     slot_t *slot = &self->slots [index];
-    if (self->sealing_size && self->results_batch != slot->batch)
+    if (self->sealing_size && (self->results_batch != slot->batch
+                           || zchunk_size (self->out) >= RESULTS_FRAME_BYTES))
         s_seal (self);
     if (self->sealing_size == 0) {
         zp_results_begin (self->out, (uint32_t) getpid (), zp_hostname (), slot->batch);
@@ -549,8 +554,9 @@ s_fill_lanes (self_t *self)
     }
 }
 
-//  Take every finished chain into RESULTS, sealed into the outbox per
-//  batch; returns how many.
+//  Take every finished chain into the RESULTS being built (a frame per
+//  batch); returns how many. The caller seals the frame once per round,
+//  so a round of tiny tasks is one frame, not one per lane-full.
 static uint32_t
 s_collect_runner (self_t *self)
 {
@@ -575,7 +581,6 @@ s_collect_runner (self_t *self)
     }
     if (collected && self->running_size == 0 && self->config->handler.library)
         crashlog_running (self->config->crashlog, self->config->index, NULL, 0);
-    s_seal (self);
     return collected;
 }
 
@@ -600,7 +605,6 @@ s_collect (self_t *self)
         slot->state = SLOT_DONE;
         collected++;
     }
-    s_seal (self);
     return collected;
 }
 
@@ -802,8 +806,10 @@ worker_process_run (const worker_config_t *config)
                 collected += s_collect (self);
             }
         }
-        if (collected)
+        if (collected) {
+            s_seal (self);
             s_adapt_capacity (self);
+        }
         if (self->runner)
             s_fill_lanes (self);
         if (self->outbox_size && s_send_outbox (self)) {
@@ -818,6 +824,7 @@ worker_process_run (const worker_config_t *config)
     //  Stopping: what is finished goes out if the sink takes it, what is
     //  not goes back, so the ventilator can hand it to another process.
     s_collect (self);
+    s_seal (self);
     if (s_send_outbox (self))
         s_send_ready (self, 0);
     self->returning_size = 0;
