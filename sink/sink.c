@@ -26,6 +26,8 @@
 #include "zp_util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 
 //  How often newly accepted results are acknowledged to the ventilator.
 #define ACK_MS 10
@@ -47,6 +49,9 @@
 //  than ten times a second) when a request came.
 #define PUBLISH_US        1000000
 #define PUBLISH_WANTED_US 100000
+//  Pipe buffer asked for when the output is a pipe (Linux's default limit
+//  for an unprivileged process).
+#define PIPE_BYTES (1024 * 1024)
 
 //  A finished batch whose ventilator has not yet confirmed COMPLETE.
 typedef struct {
@@ -793,6 +798,12 @@ sink_run (const sink_config_t *config)
             return EX_IOERR;
         }
     }
+    //  A summary of many results is megabytes: into a pipe (jq, a script)
+    //  it goes in 64 KiB steps, each waiting for the reader, unless the
+    //  pipe holds more. Best effort: the limit is /proc/sys/fs/pipe-max-size.
+    struct stat info;
+    if (fstat (fileno (self->output), &info) == 0 && S_ISFIFO (info.st_mode))
+        fcntl (fileno (self->output), F_SETPIPE_SZ, PIPE_BYTES);
     int status = 0;
     self->out = zchunk_new (NULL, 65536);
     self->stats = stats_new ();

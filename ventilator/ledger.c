@@ -121,18 +121,17 @@ s_pop (ledger_t *self)
     return LEDGER_NONE;
 }
 
-int
-ledger_add (ledger_t *self, const void *input, size_t size)
+//  Grow the task table (and the queue ring, as many slots as tasks: the
+//  ring holds each task at most once) to capacity tasks, and the input
+//  bytes to hold bytes more. Returns 0 or -1.
+static int
+s_grow (ledger_t *self, uint64_t capacity, size_t bytes)
 {
-    if (size > UINT32_MAX || self->total >= S_NIL)
-        return -1;
-    if (self->total == self->tasks_capacity) {
-        uint64_t capacity = self->tasks_capacity ? self->tasks_capacity * 2 : 1024;
+    if (capacity > self->tasks_capacity) {
         task_t *tasks = (task_t *) realloc (self->tasks, capacity * sizeof (task_t));
         if (!tasks)
             return -1;
         self->tasks = tasks;
-        //  The ring holds each task at most once: as many slots as tasks.
         uint64_t *queue = (uint64_t *) malloc (capacity * sizeof (uint64_t));
         if (!queue)
             return -1;
@@ -144,16 +143,36 @@ ledger_add (ledger_t *self, const void *input, size_t size)
         self->queue_capacity = capacity;
         self->tasks_capacity = capacity;
     }
-    if (self->bytes_size + size > self->bytes_capacity) {
-        size_t capacity = self->bytes_capacity ? self->bytes_capacity : 65536;
-        while (capacity < self->bytes_size + size)
-            capacity *= 2;
-        uint8_t *bytes = (uint8_t *) realloc (self->bytes, capacity);
-        if (!bytes)
+    if (self->bytes_size + bytes > self->bytes_capacity) {
+        size_t size = self->bytes_capacity ? self->bytes_capacity : 65536;
+        while (size < self->bytes_size + bytes)
+            size *= 2;
+        uint8_t *grown = (uint8_t *) realloc (self->bytes, size);
+        if (!grown)
             return -1;
-        self->bytes = bytes;
-        self->bytes_capacity = capacity;
+        self->bytes = grown;
+        self->bytes_capacity = size;
     }
+    return 0;
+}
+
+int
+ledger_reserve (ledger_t *self, uint64_t tasks, size_t bytes)
+{
+    if (tasks > S_NIL - self->total)
+        return -1;
+    return s_grow (self, self->total + tasks, bytes);
+}
+
+int
+ledger_add (ledger_t *self, const void *input, size_t size)
+{
+    if (size > UINT32_MAX || self->total >= S_NIL)
+        return -1;
+    if (s_grow (self, self->total == self->tasks_capacity
+                      ? (self->tasks_capacity ? self->tasks_capacity * 2 : 1024)
+                      : self->tasks_capacity, size))
+        return -1;
     if (size)
         memcpy (self->bytes + self->bytes_size, input, size);
     uint64_t id = self->total++;

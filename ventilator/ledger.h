@@ -48,6 +48,12 @@ void
 int
     ledger_add (ledger_t *self, const void *input, size_t size);
 
+//  Make room for that many more tasks of that many input bytes in all, so
+//  that adding them does not grow the tables step by step. Returns 0, or -1
+//  if out of memory (the ledger is unchanged).
+int
+    ledger_reserve (ledger_t *self, uint64_t tasks, size_t bytes);
+
 //  The task's input bytes (owned by the ledger), its state.
 const uint8_t *
     ledger_input (ledger_t *self, uint64_t id, size_t *size);

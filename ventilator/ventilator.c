@@ -130,9 +130,21 @@ typedef struct {
 static int
 s_generate (self_t *self, uint64_t count)
 {
+    //  Where each of the 16 bytes' two digits go in the 36 characters.
+    static const uint8_t at [16] = { 0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34 };
     static const char digits [] = "0123456789abcdef";
+    char pairs [256][2];
+    for (size_t i = 0; i < 256; i++) {
+        pairs [i][0] = digits [i >> 4];
+        pairs [i][1] = digits [i & 15];
+    }
+    if (ledger_reserve (self->ledger, count, count * 36)) {
+        zp_error ("out of memory generating %" PRIu64 " strings", count);
+        return EX_OSERR;
+    }
     enum { BLOCK = 4096 };
     uint8_t random [BLOCK * 16];
+    char text [36] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
     for (uint64_t done = 0; done < count; ) {
         uint64_t block = count - done < BLOCK ? count - done : BLOCK;
         if (RAND_bytes (random, (int) (block * 16)) != 1) {
@@ -143,14 +155,8 @@ s_generate (self_t *self, uint64_t count)
             uint8_t *uuid = random + 16 * i;
             uuid [6] = (uint8_t) ((uuid [6] & 0x0f) | 0x40);    //  version 4
             uuid [8] = (uint8_t) ((uuid [8] & 0x3f) | 0x80);    //  variant 10
-            char text [36];
-            char *p = text;
-            for (size_t b = 0; b < 16; b++) {
-                if (b == 4 || b == 6 || b == 8 || b == 10)
-                    *p++ = '-';
-                *p++ = digits [uuid [b] >> 4];
-                *p++ = digits [uuid [b] & 15];
-            }
+            for (size_t b = 0; b < 16; b++)
+                memcpy (text + at [b], pairs [uuid [b]], 2);
             if (ledger_add (self->ledger, text, sizeof text)) {
                 zp_error ("out of memory generating %" PRIu64 " strings", count);
                 return EX_OSERR;
@@ -916,6 +922,23 @@ ventilator_run (const ventilator_config_t *config)
         zp_error ("out of memory");
         return EX_OSERR;
     }
+    //  The sockets first: workers and the sink connect while the input is
+    //  read or generated, instead of after.
+    //  A READY is at most a few KiB (a held list of up to 4096 tasks is 64
+    //  KiB), an ACK at most 65,536 ids: anything bigger is not zpipe.
+    self->router = zp_socket (ZMQ_ROUTER, NULL, true, 1 << 20, &status);
+    if (!self->router
+    ||  zp_curve_server (config->curve, self->router, config->bind, &status)
+    ||  zp_attach (self->router, config->bind, true, &status))
+        goto done;
+    self->dealer = zp_socket (ZMQ_DEALER, NULL, false, 1 << 20, &status);
+    if (!self->dealer)
+        goto done;
+    zsock_set_immediate (self->dealer, 1);
+    if (zp_curve_client (config->curve, self->dealer, ZP_CURVE_TO_SINK, config->sink, &status)
+    ||  zp_attach (self->dealer, config->sink, false, &status))
+        goto done;
+
     status = s_open_input (self);
     if (status)
         goto done;
@@ -937,22 +960,6 @@ ventilator_run (const ventilator_config_t *config)
     }
     zhashx_set_destructor (self->workers, s_worker_destroy);
     self->created_us = zp_mono_us ();
-
-    //  A READY is at most a few KiB (a held list of up to 4096 tasks is 64
-    //  KiB), an ACK at most 65,536 ids: anything bigger is not zpipe.
-    self->router = zp_socket (ZMQ_ROUTER, NULL, true, 1 << 20, &status);
-    if (!self->router
-    ||  zp_curve_server (config->curve, self->router, config->bind, &status)
-    ||  zp_attach (self->router, config->bind, true, &status))
-        goto done;
-    self->dealer = zp_socket (ZMQ_DEALER, NULL, false, 1 << 20, &status);
-    if (!self->dealer)
-        goto done;
-    zsock_set_immediate (self->dealer, 1);
-    if (zp_curve_client (config->curve, self->dealer, ZP_CURVE_TO_SINK, config->sink, &status)
-    ||  zp_attach (self->dealer, config->sink, false, &status))
-        goto done;
-
     zp_debug ("%" PRIu64 " tasks read, %" PRIu64 " lines rejected, digest %016" PRIx64,
               ledger_total (self->ledger), self->rejected, self->digest);
     s_send_batch (self);

@@ -350,3 +350,32 @@ Test (ledger, digest_depends_on_content_only)
     ledger_destroy (&split1);
     ledger_destroy (&split2);
 }
+
+//  Reserving room changes nothing a caller can see: the same ids, inputs,
+//  queue and digest as adding without it, before and past the reservation,
+//  and a reservation beyond what ids can number is refused.
+Test (ledger, reserving_room_changes_nothing_visible)
+{
+    s_fill (5);
+    ledger_t *reserved = ledger_new ();
+    cr_assert_eq (ledger_reserve (reserved, 3, 3 * 9), 0);
+    for (uint64_t id = 0; id < 5; id++) {
+        char input [32];
+        int size = snprintf (input, sizeof input, "task-%04u", (unsigned) id);
+        cr_assert_eq (ledger_add (reserved, input, (size_t) size), 0);
+    }
+    cr_assert_eq (ledger_total (reserved), 5);
+    cr_assert_eq (ledger_pending (reserved), 5);
+    cr_assert_eq (ledger_digest (reserved, 7), ledger_digest (ledger, 7));
+    for (uint64_t id = 0; id < 5; id++) {
+        size_t size, expected_size;
+        const uint8_t *input = ledger_input (reserved, id, &size);
+        const uint8_t *expected = ledger_input (ledger, id, &expected_size);
+        cr_assert_eq (size, expected_size);
+        cr_assert_eq (memcmp (input, expected, size), 0);
+        cr_assert_eq (ledger_lease_next (reserved, 1, id + 1, 0), id);
+    }
+    cr_assert_eq (ledger_reserve (reserved, UINT64_MAX, 0), -1);
+    cr_assert_eq (ledger_total (reserved), 5);
+    ledger_destroy (&reserved);
+}
