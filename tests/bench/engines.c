@@ -3,7 +3,7 @@
     one JSON document on stdout. Built by `make bench` (build/bench/engines)
     and run by scripts/bench; usable by hand:
 
-        build/bench/engines [-n ITERATIONS] [-r REPEAT] [-i INPUT]
+        build/bench/engines [-n ITERATIONS] [-r REPEAT] [-i INPUT] [-e ENGINE]
 
     Every engine runs the same chain (INPUT, ITERATIONS steps, default
     "bench" and 1,000,000) in every one of its lanes at once, which is how a
@@ -14,6 +14,12 @@
     shared machine take; the wall seconds are reported beside it. With
     REPEAT > 1 the fastest run counts, the usual way to filter out what
     neighbours cost in caches and frequency.
+
+    With -e ENGINE only that engine runs ("auto" for the one a worker would
+    pick), without the reference: its lanes are checked against each other
+    and "matches_reference" is null. scripts/bench runs it beside each
+    pipeline run, one copy per worker process, for what the engine alone
+    does on those cores at that moment.
 
     Engines are found by asking zp_engine_supported about every kind, not
     from a list here, so engines added to zp_hash later are measured
@@ -122,9 +128,11 @@ s_openssl_chain (const char *input, uint64_t iterations, char hex [ZP_HASH_HEX_S
 //  Fill every lane with the chain and run the engine until all are done,
 //  in slices of the length a worker process uses. Returns the number of
 //  lanes whose result differs from expected, or -1 if the engine failed.
+//  With learn, the first lane's result is copied to expected and expected
+//  of the others.
 static int
 s_engine_chain (zp_engine_t *engine, const char *input, uint64_t iterations,
-                const char expected [ZP_HASH_HEX_SIZE], times_t *took)
+                char expected [ZP_HASH_HEX_SIZE], bool learn, times_t *took)
 {
     size_t lanes = zp_engine_lanes (engine);
     times_t start = s_now ();
@@ -138,6 +146,8 @@ s_engine_chain (zp_engine_t *engine, const char *input, uint64_t iterations,
         uint64_t tag;
         char hex [ZP_HASH_HEX_SIZE];
         while (zp_engine_take (engine, &tag, hex) == 0) {
+            if (learn && taken == 0)
+                memcpy (expected, hex, ZP_HASH_HEX_SIZE);
             taken++;
             wrong += memcmp (hex, expected, ZP_HASH_HEX_SIZE) != 0;
         }
@@ -146,10 +156,11 @@ s_engine_chain (zp_engine_t *engine, const char *input, uint64_t iterations,
     return wrong;
 }
 
+//  matches: 1 the result is the reference's, 0 it is not, -1 not compared.
 static void
 s_print_result (bool *first, const char *name, const char *kind, size_t lanes,
                 uint64_t iterations, times_t took, const char hex [ZP_HASH_HEX_SIZE],
-                bool matches)
+                int matches)
 {
     uint64_t steps = iterations * lanes;
     printf ("%s\n    {\"name\": \"%s\", \"kind\": \"%s\", \"lanes\": %zu, \"steps\": %llu, "
@@ -157,15 +168,62 @@ s_print_result (bool *first, const char *name, const char *kind, size_t lanes,
             "\"steps_per_s_wall\": %.1f, \"result\": \"%.*s\", \"matches_reference\": %s}",
             *first ? "" : ",", name, kind, lanes, (unsigned long long) steps,
             took.cpu_s, took.wall_s, (double) steps / took.cpu_s,
-            (double) steps / took.wall_s, ZP_HASH_HEX_SIZE, hex, matches ? "true" : "false");
+            (double) steps / took.wall_s, ZP_HASH_HEX_SIZE, hex,
+            matches < 0 ? "null" : matches ? "true" : "false");
     *first = false;
+}
+
+//  -e: one engine alone, every lane busy, its lanes compared with each
+//  other. Returns the exit status.
+static int
+s_only (const char *name, const char *input, uint64_t iterations, unsigned repeat)
+{
+    zp_engine_kind_t kind;
+    if (zp_engine_kind_parse (name, &kind) || !zp_engine_supported (kind)) {
+        fprintf (stderr, "engines: engine %s is unknown or not supported here\n", name);
+        return EX_USAGE;
+    }
+    zp_engine_t *engine = zp_engine_new (kind);
+    if (!engine) {
+        fprintf (stderr, "engines: can't create engine %s\n", name);
+        return EX_SOFTWARE;
+    }
+    times_t best = { 0, 0 };
+    char result [ZP_HASH_HEX_SIZE];
+    int wrong = 0;
+    for (unsigned r = 0; r < repeat; r++) {
+        times_t took;
+        //  The first run's result is what the later ones must give.
+        int rc = s_engine_chain (engine, input, iterations, result, r == 0, &took);
+        if (rc < 0) {
+            fprintf (stderr, "engines: engine %s failed\n", zp_engine_name (engine));
+            zp_engine_destroy (&engine);
+            return EX_SOFTWARE;
+        }
+        wrong += rc;
+        if (r == 0 || took.cpu_s < best.cpu_s)
+            best = took;
+    }
+    printf ("{\n  \"input\": \"%s\",\n  \"iterations\": %llu,\n  \"repeat\": %u,\n"
+            "  \"results\": [", input, (unsigned long long) iterations, repeat);
+    bool first = true;
+    s_print_result (&first, zp_engine_name (engine), "engine", zp_engine_lanes (engine),
+                    iterations, best, result, -1);
+    printf ("\n  ]\n}\n");
+    zp_engine_destroy (&engine);
+    if (wrong) {
+        fprintf (stderr, "engines: engine %s: lanes disagree\n", name);
+        return 1;
+    }
+    return 0;
 }
 
 static void
 s_usage (FILE *file)
 {
-    fprintf (file, "usage: engines [-n ITERATIONS] [-r REPEAT] [-i INPUT]\n"
-                   "  per-core SHA-512 chain steps/s of every supported engine, as JSON\n");
+    fprintf (file, "usage: engines [-n ITERATIONS] [-r REPEAT] [-i INPUT] [-e ENGINE]\n"
+                   "  per-core SHA-512 chain steps/s of every supported engine, as JSON;\n"
+                   "  -e: only that engine (auto|openssl|avx2|avx512), no reference\n");
 }
 
 int
@@ -174,9 +232,11 @@ main (int argc, char *argv [])
     uint64_t iterations = 1000000;
     unsigned repeat = 1;
     const char *input = "bench";
+    const char *only = NULL;
     int opt;
-    while ((opt = getopt (argc, argv, "n:r:i:h")) != -1) {
+    while ((opt = getopt (argc, argv, "n:r:i:e:h")) != -1) {
         switch (opt) {
+            case 'e': only = optarg; break;
             case 'n': iterations = strtoull (optarg, NULL, 10); break;
             case 'r': repeat = (unsigned) strtoul (optarg, NULL, 10); break;
             case 'i': input = optarg; break;
@@ -189,6 +249,8 @@ main (int argc, char *argv [])
         s_usage (stderr);
         return EX_USAGE;
     }
+    if (only)
+        return s_only (only, input, iterations, repeat);
 
     //  The reference, which also gives the result every engine must match.
     s_hex_init ();
@@ -235,7 +297,7 @@ main (int argc, char *argv [])
         int wrong = 0;
         for (unsigned r = 0; r < repeat; r++) {
             times_t took;
-            int rc = s_engine_chain (engine, input, iterations, expected, &took);
+            int rc = s_engine_chain (engine, input, iterations, expected, false, &took);
             if (rc < 0) {
                 fprintf (stderr, "engines: engine %s failed\n", zp_engine_name (engine));
                 return EX_SOFTWARE;
