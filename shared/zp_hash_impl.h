@@ -123,18 +123,20 @@ s_maj (V a, V b, V *bc)
 } while (0)
 
 //  Round t + j of the first block, whose schedule w [] is a ring of 16:
-//  from round 16 on, w [j] is replaced by W [t + j] before it is used.
+//  from round 16 on, W [t + j] replaces W [t + j - 16] before it is used.
+#define S_W(j)  w [(t + (j)) & 15]
 #define S_ROUND1(j, a, b, c, d, e, f, g, h) \
-    S_ROUND (a, b, c, d, e, f, g, h, V_ADD (w [j], V_SET1 (zp_hash_k512 [t + (j)])))
+    S_ROUND (a, b, c, d, e, f, g, h, V_ADD (S_W (j), V_SET1 (zp_hash_k512 [t + (j)])))
 
 #define S_ROUND1_SCHEDULE(j, a, b, c, d, e, f, g, h) do { \
-    w [j] = V_ADD (V_ADD (S_SSIG1 (w [((j) + 14) & 15]), w [((j) + 9) & 15]), \
-                   V_ADD (S_SSIG0 (w [((j) + 1) & 15]), w [j])); \
+    S_W (j) = V_ADD (V_ADD (S_SSIG1 (S_W ((j) + 14)), S_W ((j) + 9)), \
+                     V_ADD (S_SSIG0 (S_W ((j) + 1)), S_W (j))); \
     S_ROUND1 (j, a, b, c, d, e, f, g, h); \
 } while (0)
 
-//  Sixteen rounds, the names back in place at the end.
-#define S_ROUNDS16(round) do { \
+//  Eight rounds, the names back in place at the end. Eight, not sixteen:
+//  the loop body is then small enough for the op cache.
+#define S_ROUNDS8(round) do { \
     round (0, a, b, c, d, e, f, g, h); \
     round (1, h, a, b, c, d, e, f, g); \
     round (2, g, h, a, b, c, d, e, f); \
@@ -143,14 +145,6 @@ s_maj (V a, V b, V *bc)
     round (5, d, e, f, g, h, a, b, c); \
     round (6, c, d, e, f, g, h, a, b); \
     round (7, b, c, d, e, f, g, h, a); \
-    round (8, a, b, c, d, e, f, g, h); \
-    round (9, h, a, b, c, d, e, f, g); \
-    round (10, g, h, a, b, c, d, e, f); \
-    round (11, f, g, h, a, b, c, d, e); \
-    round (12, e, f, g, h, a, b, c, d); \
-    round (13, d, e, f, g, h, a, b, c); \
-    round (14, c, d, e, f, g, h, a, b); \
-    round (15, b, c, d, e, f, g, h, a); \
 } while (0)
 
 //  Round t + j of the padding block, whose K + W is precomputed.
@@ -199,12 +193,10 @@ ZP_HASH_KERNEL (uint64_t *state, const uint64_t *kw2, uint64_t steps)
         V e = V_SET1 (zp_hash_iv512 [4]), f = V_SET1 (zp_hash_iv512 [5]);
         V g = V_SET1 (zp_hash_iv512 [6]), h = V_SET1 (zp_hash_iv512 [7]);
         S_MAJ_START (b, c);
-        {
-            const size_t t = 0;
-            S_ROUNDS16 (S_ROUND1);
-        }
-        for (size_t t = 16; t < 80; t += 16)
-            S_ROUNDS16 (S_ROUND1_SCHEDULE);
+        for (size_t t = 0; t < 16; t += 8)
+            S_ROUNDS8 (S_ROUND1);
+        for (size_t t = 16; t < 80; t += 8)
+            S_ROUNDS8 (S_ROUND1_SCHEDULE);
         hash [0] = V_ADD (a, V_SET1 (zp_hash_iv512 [0]));
         hash [1] = V_ADD (b, V_SET1 (zp_hash_iv512 [1]));
         hash [2] = V_ADD (c, V_SET1 (zp_hash_iv512 [2]));
@@ -218,8 +210,8 @@ ZP_HASH_KERNEL (uint64_t *state, const uint64_t *kw2, uint64_t steps)
         a = hash [0]; b = hash [1]; c = hash [2]; d = hash [3];
         e = hash [4]; f = hash [5]; g = hash [6]; h = hash [7];
         S_MAJ_START (b, c);
-        for (size_t t = 0; t < 80; t += 16)
-            S_ROUNDS16 (S_ROUND2);
+        for (size_t t = 0; t < 80; t += 8)
+            S_ROUNDS8 (S_ROUND2);
         hash [0] = V_ADD (hash [0], a);
         hash [1] = V_ADD (hash [1], b);
         hash [2] = V_ADD (hash [2], c);
@@ -242,7 +234,8 @@ ZP_HASH_KERNEL (uint64_t *state, const uint64_t *kw2, uint64_t steps)
 #undef S_ROUND
 #undef S_ROUND1
 #undef S_ROUND1_SCHEDULE
-#undef S_ROUNDS16
+#undef S_W
+#undef S_ROUNDS8
 #undef S_ROUND2
 
 #endif
