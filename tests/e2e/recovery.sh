@@ -82,10 +82,25 @@ stop_worker() {
     fi
 }
 
+# start_pinned NAME INPUT [VENTILATOR-ARGS...]: case NAME with a sink, two
+# workers of one process each, a on core 0 and b on core 1 (so that stopping
+# one takes no CPU from the other), and a ventilator for both on INPUT. PIDs in
+# SINK, A, B and VENT; back once the batch runs (see start_batch).
+start_pinned() {
+    local name=$1 input=$2
+    shift 2
+    tcp_case "$name"
+    start_bg sink "$BIN/sink" -b "$R"
+    SINK=$LAST_PID
+    start_bg a taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
+    A=$LAST_PID
+    start_bg b taskset -c 1 "$BIN/worker" -v "$T" -s "$R" -p 1
+    B=$LAST_PID
+    start_batch ventilator "$input" -N "$N" --min-workers 2 "$@"
+}
+
 # --------------------------------------------------------------- 1. child kills
-case_dir child-kills
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+tcp_case child-kills
 start_bg sink "$BIN/sink" -b "$R"
 SINK=$LAST_PID
 start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 2
@@ -125,9 +140,7 @@ check_eq "child kills: the supervisor restarted every killed process" "$n" "$kil
 stop_worker "child kills" "$WORKER"
 
 # --------------------------------------------------------------- 2. a whole worker
-case_dir whole-worker-killed
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+tcp_case whole-worker-killed
 start_bg sink "$BIN/sink" -b "$R"
 SINK=$LAST_PID
 start_bg survivor "$BIN/worker" -v "$T" -s "$R" -p 1
@@ -135,10 +148,7 @@ SURVIVOR=$LAST_PID
 start_bg victim "$BIN/worker" -v "$T" -s "$R" -p 2
 VICTIM=$LAST_PID
 # All three processes join before dispatch, so the victim holds tasks.
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-600.txt" -N "$N" \
-    --min-workers 3
-VENT=$LAST_PID
-if wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 600 tasks' 20; then
+if start_batch ventilator "$T_OUT/input-600.txt" -N "$N" --min-workers 3; then
     sleep 1
     if zp_alive "$VENT"; then
         ok "whole worker: the batch is running when the victim is killed"
@@ -157,19 +167,7 @@ check "whole worker: the ventilator saw the victim's processes go silent" \
 stop_worker "whole worker" "$SURVIVOR"
 
 # --------------------------------------------------------------- 3. SIGSTOP
-case_dir stopped-for-good
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
-start_bg sink "$BIN/sink" -b "$R"
-SINK=$LAST_PID
-start_bg a taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
-A=$LAST_PID
-start_bg b taskset -c 1 "$BIN/worker" -v "$T" -s "$R" -p 1
-B=$LAST_PID
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-600.txt" -N "$N" \
-    --min-workers 2
-VENT=$LAST_PID
-wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 600 tasks' 20
+start_pinned stopped-for-good "$T_OUT/input-600.txt"
 sleep 1
 mapfile -t b_procs < <(children_of "$B")
 kill -STOP "$B" "${b_procs[@]}"
@@ -204,19 +202,15 @@ stop "$B" 10
 # the stopped one holds. The batch ending proves it; the ventilator's debug
 # log and the summary show the copies. (A clock would prove less: how much
 # later the batch would end without copies depends on the machine's load.)
-case_dir straggler
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+tcp_case straggler
 start_bg sink "$BIN/sink" -b "$R"
 SINK=$LAST_PID
 start_bg a "$BIN/worker" -v "$T" -s "$R" -p 1
 A=$LAST_PID
 start_bg held "$BIN/worker" -v "$T" -s "$R" -p 1
 HELD=$LAST_PID
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-600.txt" -N "$N" \
+start_batch ventilator "$T_OUT/input-600.txt" -N "$N" \
     --min-workers 2 --heartbeat-timeout 3600000 --task-timeout 3600 --verbose
-VENT=$LAST_PID
-wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 600 tasks' 20
 sleep 1
 mapfile -t held_procs < <(children_of "$HELD")
 kill -STOP "$HELD" "${held_procs[@]}"
@@ -236,19 +230,7 @@ stop "$A" 10
 stop "$HELD" 10
 
 # --------------------------------------------------------------- 5. SIGSTOP, SIGCONT
-case_dir stopped-and-continued
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
-start_bg sink "$BIN/sink" -b "$R"
-SINK=$LAST_PID
-start_bg a taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
-A=$LAST_PID
-start_bg b taskset -c 1 "$BIN/worker" -v "$T" -s "$R" -p 1
-B=$LAST_PID
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-700.txt" -N "$N" \
-    --min-workers 2
-VENT=$LAST_PID
-wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 700 tasks' 20
+start_pinned stopped-and-continued "$T_OUT/input-700.txt"
 sleep 1
 mapfile -t b_procs < <(children_of "$B")
 kill -STOP "$B" "${b_procs[@]}"
@@ -293,9 +275,7 @@ stop_worker "continued B" "$B"
 # First the hand-back itself, with chains far too long to finish: a worker
 # holding 4 of them gets SIGTERM, hands them back within its --task-timeout
 # and the ventilator has them to send again. (Not run to the end: no hashes.)
-case_dir hand-back
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+tcp_case hand-back
 start_bg sink "$BIN/sink" -b "$R"
 SINK=$LAST_PID
 start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 2
@@ -333,9 +313,7 @@ check_eq "hand-back: the sink, stopped unfinished, exits 75" "$STATUS" 75
 # --task-timeout (it gets a few milliseconds of CPU a second), it is gone
 # within the timeout and nothing is lost. (A worker that can finish what it
 # runs does so: see the late joiner.)
-case_dir graceful-stop
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+tcp_case graceful-stop
 start_bg sink "$BIN/sink" -b "$R"
 SINK=$LAST_PID
 start_bg fast taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
@@ -345,10 +323,7 @@ start_bg slow bash -c 'taskset -c 1 bash -c "while :; do :; done" & echo $! >"$1
     "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 2
 SLOW=$LAST_PID
 starve_child "$SLOW"
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-400.txt" -N "$N" \
-    --min-workers 2
-VENT=$LAST_PID
-wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 400 tasks' 20
+start_batch ventilator "$T_OUT/input-400.txt" -N "$N" --min-workers 2
 sleep 0.3
 kill -TERM "$SLOW"
 termed=$(now_s)
@@ -381,9 +356,7 @@ stop_worker "SIGTERM" "$FAST"
 # A worker starved of CPU keeps heartbeating but holds its tasks far longer
 # than the ventilator's --task-timeout 1: they are sent to the other worker
 # while the batch goes on (and whichever result comes first wins).
-case_dir lease
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+tcp_case lease
 start_bg sink "$BIN/sink" -b "$R"
 SINK=$LAST_PID
 start_bg fast taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
@@ -393,10 +366,7 @@ start_bg slow bash -c 'taskset -c 1 bash -c "while :; do :; done" & echo $! >"$1
     "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 2
 SLOW=$LAST_PID
 starve_child "$SLOW"
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-400.txt" -N "$N" \
-    --min-workers 2 --task-timeout 1
-VENT=$LAST_PID
-wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 400 tasks' 20
+start_batch ventilator "$T_OUT/input-400.txt" -N "$N" --min-workers 2 --task-timeout 1
 if wait_for_line "$T_DIR/ventilator.err" 'held past --task-timeout' 10 && zp_alive "$VENT"; then
     ok "lease: tasks held past --task-timeout go out again while the batch runs"
 else
@@ -411,9 +381,7 @@ stop "$FAST" 5
 
 # --------------------------------------------------------------- 8. late joiner
 # Ventilator first, the sink last, a second worker half-way through.
-case_dir late-joiner
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+tcp_case late-joiner
 start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-400.txt" -N "$N"
 VENT=$LAST_PID
 sleep 0.3
