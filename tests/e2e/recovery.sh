@@ -99,6 +99,44 @@ start_pinned() {
     start_batch ventilator "$input" -N "$N" --min-workers 2 "$@"
 }
 
+# start_fast_and_slow: a sink, a worker `fast` on core 0 and a worker `slow`
+# (--task-timeout 2) on core 1 whose process is starved: nice 19 beside a busy
+# loop of its session, whose PID is in $T_DIR/busy.pid for the case to kill.
+# PIDs in SINK, FAST and SLOW.
+start_fast_and_slow() {
+    start_bg sink "$BIN/sink" -b "$R"
+    SINK=$LAST_PID
+    start_bg fast taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
+    FAST=$LAST_PID
+    start_bg slow bash -c 'taskset -c 1 bash -c "while :; do :; done" & echo $! >"$1"; shift
+                           exec taskset -c 1 "$@"' slow "$T_DIR/busy.pid" \
+        "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 2
+    SLOW=$LAST_PID
+    starve_child "$SLOW"
+}
+
+# term_within DESC PID: SIGTERM to the worker PID (started with
+# --task-timeout 2), which must exit 0 within that timeout; DESC names it in
+# the checks ("LABEL: the worker").
+term_within() {
+    local desc=$1 pid=$2 termed took
+    kill -TERM "$pid"
+    termed=$(now_s)
+    if wait_pid "$pid" 5; then
+        took=$(seconds_between "$termed" "$(now_s)")
+        if [[ $STATUS == 0 ]] && at_most "$took" 2.3; then
+            ok "$desc exits 0 within --task-timeout 2 ($took s)"
+        else
+            not_ok "$desc exits 0 within --task-timeout 2"
+            diag "status $STATUS after $took s (2 s, plus 0.3 s for this poll)"
+            diag_file "$T_DIR/${T_NAME[$pid]}.err"
+        fi
+    else
+        not_ok "$desc exits within --task-timeout 2"
+        stop "$pid" 1
+    fi
+}
+
 # --------------------------------------------------------------- 1. child kills
 tcp_case child-kills
 start_bg sink "$BIN/sink" -b "$R"
@@ -284,19 +322,7 @@ start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -n 4 -N 1000000000
 VENT=$LAST_PID
 wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 4 tasks' 20
 sleep 0.5
-kill -TERM "$WORKER"
-termed=$(now_s)
-if wait_pid "$WORKER" 5; then
-    took=$(seconds_between "$termed" "$(now_s)")
-    if [[ $STATUS == 0 ]] && at_most "$took" 2.3; then
-        ok "hand-back: the worker exits 0 within --task-timeout 2 ($took s)"
-    else
-        not_ok "hand-back: the worker exits 0 within --task-timeout 2"
-        diag "status $STATUS after $took s"
-    fi
-else
-    not_ok "hand-back: the worker exits within --task-timeout 2"
-fi
+term_within "hand-back: the worker" "$WORKER"
 check "hand-back: it handed its 4 unfinished tasks back" \
     grep -q 'stopping: handing 4 unfinished tasks back' "$T_DIR/worker.err"
 check "hand-back: the ventilator has all 4 to send again" \
@@ -314,32 +340,10 @@ check_eq "hand-back: the sink, stopped unfinished, exits 75" "$STATUS" 75
 # within the timeout and nothing is lost. (A worker that can finish what it
 # runs does so: see the late joiner.)
 tcp_case graceful-stop
-start_bg sink "$BIN/sink" -b "$R"
-SINK=$LAST_PID
-start_bg fast taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
-FAST=$LAST_PID
-start_bg slow bash -c 'taskset -c 1 bash -c "while :; do :; done" & echo $! >"$1"; shift
-                       exec taskset -c 1 "$@"' slow "$T_DIR/busy.pid" \
-    "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 2
-SLOW=$LAST_PID
-starve_child "$SLOW"
+start_fast_and_slow
 start_batch ventilator "$T_OUT/input-400.txt" -N "$N" --min-workers 2
 sleep 0.3
-kill -TERM "$SLOW"
-termed=$(now_s)
-if wait_pid "$SLOW" 5; then
-    took=$(seconds_between "$termed" "$(now_s)")
-    if [[ $STATUS == 0 ]] && at_most "$took" 2.3; then
-        ok "SIGTERM: the slow worker exits 0 within --task-timeout 2 ($took s)"
-    else
-        not_ok "SIGTERM: the slow worker exits 0 within --task-timeout 2"
-        diag "status $STATUS after $took s (2 s, plus 0.3 s for this poll)"
-        diag_file "$T_DIR/slow.err"
-    fi
-else
-    not_ok "SIGTERM: the slow worker exits within --task-timeout 2"
-    stop "$SLOW" 1
-fi
+term_within "SIGTERM: the slow worker" "$SLOW"
 kill -KILL "$(cat "$T_DIR/busy.pid" 2>/dev/null)" 2>/dev/null
 expect_exit "SIGTERM: the ventilator exits 0" "$VENT" "$WAIT" 0
 expect_exit "SIGTERM: the sink exits 0" "$SINK" 15 0
@@ -357,15 +361,7 @@ stop_worker "SIGTERM" "$FAST"
 # than the ventilator's --task-timeout 1: they are sent to the other worker
 # while the batch goes on (and whichever result comes first wins).
 tcp_case lease
-start_bg sink "$BIN/sink" -b "$R"
-SINK=$LAST_PID
-start_bg fast taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
-FAST=$LAST_PID
-start_bg slow bash -c 'taskset -c 1 bash -c "while :; do :; done" & echo $! >"$1"; shift
-                       exec taskset -c 1 "$@"' slow "$T_DIR/busy.pid" \
-    "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 2
-SLOW=$LAST_PID
-starve_child "$SLOW"
+start_fast_and_slow
 start_batch ventilator "$T_OUT/input-400.txt" -N "$N" --min-workers 2 --task-timeout 1
 if wait_for_line "$T_DIR/ventilator.err" 'held past --task-timeout' 10 && zp_alive "$VENT"; then
     ok "lease: tasks held past --task-timeout go out again while the batch runs"
