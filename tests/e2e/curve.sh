@@ -36,19 +36,9 @@ expect_stderr() {
     fi
 }
 
-# wait_log FILE REGEX SECONDS: true once FILE has a line matching REGEX.
-wait_log() {
-    local ticks
-    ticks=$(awk -v s="$3" 'BEGIN { printf "%d", s * 10 }')
-    until grep -Eq -- "$2" "$1" 2>/dev/null; do
-        ((ticks-- > 0)) || return 1
-        sleep 0.1
-    done
-}
-
 # check_wait DESC FILE REGEX SECONDS
 check_wait() {
-    if wait_log "$2" "$3" "$4"; then
+    if wait_for_line "$2" "$3" "$4"; then
         ok "$1"
     else
         not_ok "$1"
@@ -313,7 +303,7 @@ capture() {
     start_bg "$label-tcpdump" tcpdump -i lo -n -U -s 0 -w "$T_DIR/$label.pcap" \
         "tcp port ${PORTS[0]} or tcp port ${PORTS[1]}"
     local dump=$LAST_PID
-    if ! wait_log "$T_DIR/$label-tcpdump.err" "listening on" 10; then
+    if ! wait_for_line "$T_DIR/$label-tcpdump.err" "listening on" 10; then
         not_ok "$label: tcpdump starts"
         diag_file "$T_DIR/$label-tcpdump.err"
         stop "$dump" 5

@@ -34,6 +34,24 @@ run_batch() {
     expect_exit "$label: sink exits 0 after the batch" "$SINK" 15 0
 }
 
+# run_example LABEL SCRIPT: run_batch on INPUT at 1 iteration, with the
+# worker started by docs/examples/SCRIPT (2 processes), as a user would: the
+# script execs the worker it finds in ZPIPE_BIN.
+run_example() {
+    local label=$1 script=$2
+    free_ports 2
+    start_bg sink "$BIN/sink" -b "tcp://127.0.0.1:${PORTS[1]}"
+    SINK=$LAST_PID
+    ZPIPE_BIN=$BIN start_bg worker "$E2E_ROOT/docs/examples/$script" -p 2 \
+        -v "tcp://127.0.0.1:${PORTS[0]}" -s "tcp://127.0.0.1:${PORTS[1]}"
+    WORKER=$LAST_PID
+    start_bg ventilator "$BIN/ventilator" -b "tcp://127.0.0.1:${PORTS[0]}" \
+        -s "tcp://127.0.0.1:${PORTS[1]}" -i "$INPUT" -N 1
+    VENT=$LAST_PID
+    expect_exit "$label: ventilator exits 0" "$VENT" "$WAIT" 0
+    expect_exit "$label: sink exits 0 after the batch" "$SINK" 15 0
+}
+
 # stop_worker LABEL: SIGTERM, exit 0, no process of its group left.
 stop_worker() {
     stop "$WORKER" 15
@@ -113,17 +131,7 @@ stop_worker "wordcount count=bytes"
 # 2. --exec: the shell one-liner of docs/examples/exec-sha256.sh, run as the
 # example script itself (it execs the worker).
 case_dir exec
-free_ports 2
-start_bg sink "$BIN/sink" -b "tcp://127.0.0.1:${PORTS[1]}"
-SINK=$LAST_PID
-ZPIPE_BIN=$BIN start_bg worker "$E2E_ROOT/docs/examples/exec-sha256.sh" -p 2 \
-    -v "tcp://127.0.0.1:${PORTS[0]}" -s "tcp://127.0.0.1:${PORTS[1]}"
-WORKER=$LAST_PID
-start_bg ventilator "$BIN/ventilator" -b "tcp://127.0.0.1:${PORTS[0]}" \
-    -s "tcp://127.0.0.1:${PORTS[1]}" -i "$INPUT" -N 1
-VENT=$LAST_PID
-expect_exit "exec: ventilator exits 0" "$VENT" "$WAIT" 0
-expect_exit "exec: sink exits 0 after the batch" "$SINK" 15 0
+run_example "exec" exec-sha256.sh
 check "exec: every result is Python's hashlib.sha256 of the line" \
     verify "$T_DIR/sink.out" "$INPUT" 'hashlib.sha256(b).hexdigest()'
 stop_worker "exec"
@@ -131,17 +139,7 @@ stop_worker "exec"
 # 3. --exec-persistent: docs/examples/exec-persistent-upper.sh, one command
 # per process, one line in and one out per task.
 case_dir exec-persistent
-free_ports 2
-start_bg sink "$BIN/sink" -b "tcp://127.0.0.1:${PORTS[1]}"
-SINK=$LAST_PID
-ZPIPE_BIN=$BIN start_bg worker "$E2E_ROOT/docs/examples/exec-persistent-upper.sh" -p 2 \
-    -v "tcp://127.0.0.1:${PORTS[0]}" -s "tcp://127.0.0.1:${PORTS[1]}"
-WORKER=$LAST_PID
-start_bg ventilator "$BIN/ventilator" -b "tcp://127.0.0.1:${PORTS[0]}" \
-    -s "tcp://127.0.0.1:${PORTS[1]}" -i "$INPUT" -N 1
-VENT=$LAST_PID
-expect_exit "exec-persistent: ventilator exits 0" "$VENT" "$WAIT" 0
-expect_exit "exec-persistent: sink exits 0 after the batch" "$SINK" 15 0
+run_example "exec-persistent" exec-persistent-upper.sh
 # tr a-z A-Z upper-cases ASCII only, as bytes.upper() does.
 check "exec-persistent: every result is the line upper-cased (Python bytes.upper)" \
     verify "$T_DIR/sink.out" "$INPUT" 'b.upper()'

@@ -31,16 +31,6 @@ if [[ ! -x $ROGUE ]]; then
     finish
 fi
 
-# wait_log FILE REGEX SECONDS: true once FILE has a line matching REGEX.
-wait_log() {
-    local ticks
-    ticks=$(awk -v s="$3" 'BEGIN { printf "%d", s * 10 }')
-    until grep -Eq -- "$2" "$1" 2>/dev/null; do
-        ((ticks-- > 0)) || return 1
-        sleep 0.1
-    done
-}
-
 # ---------------------------------------------------------------- 1. rogue
 
 case_dir rogue
@@ -57,12 +47,12 @@ ATTACK_S=5
 
 start_bg sink "$BIN/sink" -b "$R"
 SINK=$LAST_PID
-wait_log "$T_DIR/sink.err" "collecting results at" 10
+wait_for_line "$T_DIR/sink.err" "collecting results at" 10
 start_bg worker "$BIN/worker" -p 2 -v "$T" -s "$R"
 WORKER=$LAST_PID
 start_bg rogue-sink "$ROGUE" attack "$R" sink "$ATTACK_S"
 ROGUE_SINK=$LAST_PID
-if ! wait_log "$T_DIR/rogue-sink.out" '^invalid [0-9]+' 15; then
+if ! wait_for_line "$T_DIR/rogue-sink.out" '^invalid [0-9]+' 15; then
     not_ok "the rogue sends its invalid frames to the sink"
     diag_file "$T_DIR/rogue-sink.err"
 fi
@@ -70,7 +60,7 @@ start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_DIR/input.txt" -N 2
 VENT=$LAST_PID
 start_bg rogue-vent "$ROGUE" attack "$T" ventilator "$ATTACK_S"
 ROGUE_VENT=$LAST_PID
-wait_log "$T_DIR/rogue-vent.out" '^invalid [0-9]+' 15
+wait_for_line "$T_DIR/rogue-vent.out" '^invalid [0-9]+' 15
 
 expect_exit "rogue: the ventilator exits 0 (the batch completes)" "$VENT" "$WAIT" 0
 expect_exit "rogue: the sink exits 0" "$SINK" 15 0
@@ -149,13 +139,13 @@ R=tcp://127.0.0.1:${PORTS[1]}
 write_lines "$T_DIR/input.txt" one two three four five six seven eight
 start_bg sink "$BIN/sink" -b "$R" --curve-cert "$K/sink.cert" --curve-allow "$T_DIR/sallow"
 SINK=$LAST_PID
-wait_log "$T_DIR/sink.err" "collecting results at" 10
+wait_for_line "$T_DIR/sink.err" "collecting results at" 10
 start_bg worker "$BIN/worker" -p 2 -v "$T" -s "$R" --curve-cert "$K/worker.cert" \
     --curve-ventilator "$K/vent.cert" --curve-sink "$K/sink.cert"
 WORKER=$LAST_PID
 start_bg rogue-sink "$ROGUE" attack "$R" sink 3
 ROGUE_SINK=$LAST_PID
-wait_log "$T_DIR/rogue-sink.out" '^invalid [0-9]+' 15
+wait_for_line "$T_DIR/rogue-sink.out" '^invalid [0-9]+' 15
 start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_DIR/input.txt" -N 20000 \
     --curve-cert "$K/vent.cert" --curve-allow "$T_DIR/vallow" --curve-sink "$K/sink.cert"
 VENT=$LAST_PID

@@ -401,6 +401,27 @@ start_pipeline() {
     done
 }
 
+# tcp_case NAME: case_dir NAME on two free loopback ports: the task endpoint
+# in T, the result endpoint in R.
+tcp_case() {
+    case_dir "$1"
+    free_ports 2
+    T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+}
+
+# start_batch NAME INPUT [VENTILATOR-ARGS...]: the ventilator NAME (PID in
+# VENT) on T and R, one task a line of INPUT. True once it has announced the
+# batch, false if not within 20 s: a case that hurts a stage mid-batch waits
+# for this first, or it may hurt it before there is anything to lose.
+start_batch() {
+    local name=$1 input=$2 lines
+    shift 2
+    lines=$(wc -l <"$input")
+    start_bg "$name" "$BIN/ventilator" -b "$T" -s "$R" -i "$input" "$@"
+    VENT=$LAST_PID
+    wait_for_line "$T_DIR/$name.err" "batch [0-9a-f]+: $lines tasks" 20
+}
+
 # finish_pipeline LABEL VENT-STATUS CHECK-ARGS...: the checks every complete
 # run gets: the ventilator exits with VENT-STATUS once the sink has written
 # the whole summary (its stdout is read at that moment), the sink exits 0,

@@ -79,6 +79,22 @@ setup() {
     && net w1 tc qdisc add dev eth0 root tbf rate 1mbit burst 32kbit latency 400ms \
     && ip netns exec "$NS-sw" tc qdisc add dev port-w1 root tbf rate 1mbit burst 32kbit latency 400ms
 }
+
+# start_hosts: on T and R, each stage on its own host: the sink, the workers
+# w1 and w2 (one process each) and the ventilator on the 600 lines, which
+# waits for both. PIDs in SINK, W1, W2 and VENT.
+start_hosts() {
+    start_bg sink ip netns exec "$NS-sink" "$BIN/sink" -b tcp://10.77.0.1:5558
+    SINK=$LAST_PID
+    start_bg w1 ip netns exec "$NS-w1" "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 4
+    W1=$LAST_PID
+    start_bg w2 ip netns exec "$NS-w2" "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 4
+    W2=$LAST_PID
+    start_bg ventilator ip netns exec "$NS-vent" "$BIN/ventilator" -b tcp://10.77.0.2:5557 -s "$R" \
+        -i "$INPUT" -N "$N" --min-workers 2
+    VENT=$LAST_PID
+}
+
 case_dir netns
 if setup 2>"$T_DIR/setup.err"; then
     ok "four hosts on a bridge; w1's link lossy (5 %) and slow (1 Mbit/s)"
@@ -89,15 +105,7 @@ else
 fi
 
 T=tcp://10.77.0.2:5557 R=tcp://10.77.0.1:5558
-start_bg sink ip netns exec "$NS-sink" "$BIN/sink" -b tcp://10.77.0.1:5558
-SINK=$LAST_PID
-start_bg w1 ip netns exec "$NS-w1" "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 4
-W1=$LAST_PID
-start_bg w2 ip netns exec "$NS-w2" "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 4
-W2=$LAST_PID
-start_bg ventilator ip netns exec "$NS-vent" "$BIN/ventilator" -b tcp://10.77.0.2:5557 -s "$R" \
-    -i "$INPUT" -N "$N" --min-workers 2
-VENT=$LAST_PID
+start_hosts
 if wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 600 tasks' 30; then
     ok "the batch starts with a worker on each host"
 else
@@ -137,15 +145,7 @@ done
 # ---------------------------------------------------------------- results lost
 case_dir results-lost
 ip -n "$NS-w2" link set eth0 up
-start_bg sink ip netns exec "$NS-sink" "$BIN/sink" -b tcp://10.77.0.1:5558
-SINK=$LAST_PID
-start_bg w1 ip netns exec "$NS-w1" "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 4
-W1=$LAST_PID
-start_bg w2 ip netns exec "$NS-w2" "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 4
-W2=$LAST_PID
-start_bg ventilator ip netns exec "$NS-vent" "$BIN/ventilator" -b tcp://10.77.0.2:5557 -s "$R" \
-    -i "$INPUT" -N "$N" --min-workers 2
-VENT=$LAST_PID
+start_hosts
 wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 600 tasks' 30
 sleep 1
 w2_pid=$(children_of "$W2" | head -n1)

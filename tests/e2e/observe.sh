@@ -264,9 +264,7 @@ run_on_tty() {
     [[ -n ${child:-} ]] && T_PIDS+=("$child") && T_NAME[$child]="$name (sink)"
 }
 
-case_dir progress
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+tcp_case progress
 python3 -c 'import sys
 with open(sys.argv[1], "w") as f:
     for i in range(32):

@@ -52,11 +52,9 @@ SINK_ARGS=()
 
 # 6. Two batches in a row through one sink (--batches 2) and one worker: the
 # sink prints one summary per batch, then exits 0; the worker serves both.
-case_dir two-batches
+tcp_case two-batches
 write_lines "$T_DIR/first.txt" one two three
 write_lines "$T_DIR/second.txt" four five six seven
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
 start_bg sink "$BIN/sink" -b "$R" --batches 2
 SINK=$LAST_PID
 start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 1

@@ -82,10 +82,63 @@ stop_worker() {
     fi
 }
 
+# start_pinned NAME INPUT [VENTILATOR-ARGS...]: case NAME with a sink, two
+# workers of one process each, a on core 0 and b on core 1 (so that stopping
+# one takes no CPU from the other), and a ventilator for both on INPUT. PIDs in
+# SINK, A, B and VENT; back once the batch runs (see start_batch).
+start_pinned() {
+    local name=$1 input=$2
+    shift 2
+    tcp_case "$name"
+    start_bg sink "$BIN/sink" -b "$R"
+    SINK=$LAST_PID
+    start_bg a taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
+    A=$LAST_PID
+    start_bg b taskset -c 1 "$BIN/worker" -v "$T" -s "$R" -p 1
+    B=$LAST_PID
+    start_batch ventilator "$input" -N "$N" --min-workers 2 "$@"
+}
+
+# start_fast_and_slow: a sink, a worker `fast` on core 0 and a worker `slow`
+# (--task-timeout 2) on core 1 whose process is starved: nice 19 beside a busy
+# loop of its session, whose PID is in $T_DIR/busy.pid for the case to kill.
+# PIDs in SINK, FAST and SLOW.
+start_fast_and_slow() {
+    start_bg sink "$BIN/sink" -b "$R"
+    SINK=$LAST_PID
+    start_bg fast taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
+    FAST=$LAST_PID
+    start_bg slow bash -c 'taskset -c 1 bash -c "while :; do :; done" & echo $! >"$1"; shift
+                           exec taskset -c 1 "$@"' slow "$T_DIR/busy.pid" \
+        "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 2
+    SLOW=$LAST_PID
+    starve_child "$SLOW"
+}
+
+# term_within DESC PID: SIGTERM to the worker PID (started with
+# --task-timeout 2), which must exit 0 within that timeout; DESC names it in
+# the checks ("LABEL: the worker").
+term_within() {
+    local desc=$1 pid=$2 termed took
+    kill -TERM "$pid"
+    termed=$(now_s)
+    if wait_pid "$pid" 5; then
+        took=$(seconds_between "$termed" "$(now_s)")
+        if [[ $STATUS == 0 ]] && at_most "$took" 2.3; then
+            ok "$desc exits 0 within --task-timeout 2 ($took s)"
+        else
+            not_ok "$desc exits 0 within --task-timeout 2"
+            diag "status $STATUS after $took s (2 s, plus 0.3 s for this poll)"
+            diag_file "$T_DIR/${T_NAME[$pid]}.err"
+        fi
+    else
+        not_ok "$desc exits within --task-timeout 2"
+        stop "$pid" 1
+    fi
+}
+
 # --------------------------------------------------------------- 1. child kills
-case_dir child-kills
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+tcp_case child-kills
 start_bg sink "$BIN/sink" -b "$R"
 SINK=$LAST_PID
 start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 2
@@ -125,9 +178,7 @@ check_eq "child kills: the supervisor restarted every killed process" "$n" "$kil
 stop_worker "child kills" "$WORKER"
 
 # --------------------------------------------------------------- 2. a whole worker
-case_dir whole-worker-killed
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+tcp_case whole-worker-killed
 start_bg sink "$BIN/sink" -b "$R"
 SINK=$LAST_PID
 start_bg survivor "$BIN/worker" -v "$T" -s "$R" -p 1
@@ -135,10 +186,7 @@ SURVIVOR=$LAST_PID
 start_bg victim "$BIN/worker" -v "$T" -s "$R" -p 2
 VICTIM=$LAST_PID
 # All three processes join before dispatch, so the victim holds tasks.
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-600.txt" -N "$N" \
-    --min-workers 3
-VENT=$LAST_PID
-if wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 600 tasks' 20; then
+if start_batch ventilator "$T_OUT/input-600.txt" -N "$N" --min-workers 3; then
     sleep 1
     if zp_alive "$VENT"; then
         ok "whole worker: the batch is running when the victim is killed"
@@ -157,19 +205,7 @@ check "whole worker: the ventilator saw the victim's processes go silent" \
 stop_worker "whole worker" "$SURVIVOR"
 
 # --------------------------------------------------------------- 3. SIGSTOP
-case_dir stopped-for-good
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
-start_bg sink "$BIN/sink" -b "$R"
-SINK=$LAST_PID
-start_bg a taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
-A=$LAST_PID
-start_bg b taskset -c 1 "$BIN/worker" -v "$T" -s "$R" -p 1
-B=$LAST_PID
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-600.txt" -N "$N" \
-    --min-workers 2
-VENT=$LAST_PID
-wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 600 tasks' 20
+start_pinned stopped-for-good "$T_OUT/input-600.txt"
 sleep 1
 mapfile -t b_procs < <(children_of "$B")
 kill -STOP "$B" "${b_procs[@]}"
@@ -204,19 +240,15 @@ stop "$B" 10
 # the stopped one holds. The batch ending proves it; the ventilator's debug
 # log and the summary show the copies. (A clock would prove less: how much
 # later the batch would end without copies depends on the machine's load.)
-case_dir straggler
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+tcp_case straggler
 start_bg sink "$BIN/sink" -b "$R"
 SINK=$LAST_PID
 start_bg a "$BIN/worker" -v "$T" -s "$R" -p 1
 A=$LAST_PID
 start_bg held "$BIN/worker" -v "$T" -s "$R" -p 1
 HELD=$LAST_PID
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-600.txt" -N "$N" \
+start_batch ventilator "$T_OUT/input-600.txt" -N "$N" \
     --min-workers 2 --heartbeat-timeout 3600000 --task-timeout 3600 --verbose
-VENT=$LAST_PID
-wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 600 tasks' 20
 sleep 1
 mapfile -t held_procs < <(children_of "$HELD")
 kill -STOP "$HELD" "${held_procs[@]}"
@@ -236,19 +268,7 @@ stop "$A" 10
 stop "$HELD" 10
 
 # --------------------------------------------------------------- 5. SIGSTOP, SIGCONT
-case_dir stopped-and-continued
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
-start_bg sink "$BIN/sink" -b "$R"
-SINK=$LAST_PID
-start_bg a taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
-A=$LAST_PID
-start_bg b taskset -c 1 "$BIN/worker" -v "$T" -s "$R" -p 1
-B=$LAST_PID
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-700.txt" -N "$N" \
-    --min-workers 2
-VENT=$LAST_PID
-wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 700 tasks' 20
+start_pinned stopped-and-continued "$T_OUT/input-700.txt"
 sleep 1
 mapfile -t b_procs < <(children_of "$B")
 kill -STOP "$B" "${b_procs[@]}"
@@ -293,9 +313,7 @@ stop_worker "continued B" "$B"
 # First the hand-back itself, with chains far too long to finish: a worker
 # holding 4 of them gets SIGTERM, hands them back within its --task-timeout
 # and the ventilator has them to send again. (Not run to the end: no hashes.)
-case_dir hand-back
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+tcp_case hand-back
 start_bg sink "$BIN/sink" -b "$R"
 SINK=$LAST_PID
 start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 2
@@ -304,19 +322,7 @@ start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -n 4 -N 1000000000
 VENT=$LAST_PID
 wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 4 tasks' 20
 sleep 0.5
-kill -TERM "$WORKER"
-termed=$(now_s)
-if wait_pid "$WORKER" 5; then
-    took=$(seconds_between "$termed" "$(now_s)")
-    if [[ $STATUS == 0 ]] && at_most "$took" 2.3; then
-        ok "hand-back: the worker exits 0 within --task-timeout 2 ($took s)"
-    else
-        not_ok "hand-back: the worker exits 0 within --task-timeout 2"
-        diag "status $STATUS after $took s"
-    fi
-else
-    not_ok "hand-back: the worker exits within --task-timeout 2"
-fi
+term_within "hand-back: the worker" "$WORKER"
 check "hand-back: it handed its 4 unfinished tasks back" \
     grep -q 'stopping: handing 4 unfinished tasks back' "$T_DIR/worker.err"
 check "hand-back: the ventilator has all 4 to send again" \
@@ -333,38 +339,11 @@ check_eq "hand-back: the sink, stopped unfinished, exits 75" "$STATUS" 75
 # --task-timeout (it gets a few milliseconds of CPU a second), it is gone
 # within the timeout and nothing is lost. (A worker that can finish what it
 # runs does so: see the late joiner.)
-case_dir graceful-stop
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
-start_bg sink "$BIN/sink" -b "$R"
-SINK=$LAST_PID
-start_bg fast taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
-FAST=$LAST_PID
-start_bg slow bash -c 'taskset -c 1 bash -c "while :; do :; done" & echo $! >"$1"; shift
-                       exec taskset -c 1 "$@"' slow "$T_DIR/busy.pid" \
-    "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 2
-SLOW=$LAST_PID
-starve_child "$SLOW"
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-400.txt" -N "$N" \
-    --min-workers 2
-VENT=$LAST_PID
-wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 400 tasks' 20
+tcp_case graceful-stop
+start_fast_and_slow
+start_batch ventilator "$T_OUT/input-400.txt" -N "$N" --min-workers 2
 sleep 0.3
-kill -TERM "$SLOW"
-termed=$(now_s)
-if wait_pid "$SLOW" 5; then
-    took=$(seconds_between "$termed" "$(now_s)")
-    if [[ $STATUS == 0 ]] && at_most "$took" 2.3; then
-        ok "SIGTERM: the slow worker exits 0 within --task-timeout 2 ($took s)"
-    else
-        not_ok "SIGTERM: the slow worker exits 0 within --task-timeout 2"
-        diag "status $STATUS after $took s (2 s, plus 0.3 s for this poll)"
-        diag_file "$T_DIR/slow.err"
-    fi
-else
-    not_ok "SIGTERM: the slow worker exits within --task-timeout 2"
-    stop "$SLOW" 1
-fi
+term_within "SIGTERM: the slow worker" "$SLOW"
 kill -KILL "$(cat "$T_DIR/busy.pid" 2>/dev/null)" 2>/dev/null
 expect_exit "SIGTERM: the ventilator exits 0" "$VENT" "$WAIT" 0
 expect_exit "SIGTERM: the sink exits 0" "$SINK" 15 0
@@ -381,22 +360,9 @@ stop_worker "SIGTERM" "$FAST"
 # A worker starved of CPU keeps heartbeating but holds its tasks far longer
 # than the ventilator's --task-timeout 1: they are sent to the other worker
 # while the batch goes on (and whichever result comes first wins).
-case_dir lease
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
-start_bg sink "$BIN/sink" -b "$R"
-SINK=$LAST_PID
-start_bg fast taskset -c 0 "$BIN/worker" -v "$T" -s "$R" -p 1
-FAST=$LAST_PID
-start_bg slow bash -c 'taskset -c 1 bash -c "while :; do :; done" & echo $! >"$1"; shift
-                       exec taskset -c 1 "$@"' slow "$T_DIR/busy.pid" \
-    "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 2
-SLOW=$LAST_PID
-starve_child "$SLOW"
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-400.txt" -N "$N" \
-    --min-workers 2 --task-timeout 1
-VENT=$LAST_PID
-wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 400 tasks' 20
+tcp_case lease
+start_fast_and_slow
+start_batch ventilator "$T_OUT/input-400.txt" -N "$N" --min-workers 2 --task-timeout 1
 if wait_for_line "$T_DIR/ventilator.err" 'held past --task-timeout' 10 && zp_alive "$VENT"; then
     ok "lease: tasks held past --task-timeout go out again while the batch runs"
 else
@@ -411,9 +377,7 @@ stop "$FAST" 5
 
 # --------------------------------------------------------------- 8. late joiner
 # Ventilator first, the sink last, a second worker half-way through.
-case_dir late-joiner
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+tcp_case late-joiner
 start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/input-400.txt" -N "$N"
 VENT=$LAST_PID
 sleep 0.3

@@ -58,19 +58,23 @@ stop_worker() {
     fi
 }
 
+# start_run SINK-NAME VENTILATOR-NAME [SINK-ARGS...]: case endpoints T and R,
+# the sink SINK-NAME (with SINK-ARGS), a worker of two processes and the
+# ventilator VENTILATOR-NAME on the 600 lines; back once the batch has run for
+# a second, so that a stage killed then dies with results in flight.
+start_run() {
+    start_bg "$1" "$BIN/sink" -b "$R" "${@:3}"
+    SINK=$LAST_PID
+    start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 2
+    WORKER=$LAST_PID
+    start_batch "$2" "$INPUT" -N "$N" --min-workers 2
+    sleep 1
+}
+
 # --------------------------------------------------------------- 1. the sink
-case_dir sink-killed
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+tcp_case sink-killed
 J=$T_DIR/journal.ndjson
-start_bg sink1 "$BIN/sink" -b "$R" --journal "$J"
-SINK=$LAST_PID
-start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 2
-WORKER=$LAST_PID
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$INPUT" -N "$N" --min-workers 2
-VENT=$LAST_PID
-wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 600 tasks' 20
-sleep 1
+start_run sink1 ventilator --journal "$J"
 { kill -KILL "$SINK"; wait_pid "$SINK" 5; } 2>/dev/null
 had=$(jq -r 'select(.type == "result") | .task' "$J" 2>/dev/null | wc -l)
 if zp_alive "$VENT" && ((had > 0 && had < 600)); then
@@ -92,18 +96,9 @@ not_started_over "sink killed" "$T_DIR/sink2.out"
 stop_worker "sink killed" "$WORKER"
 
 # --------------------------------------------------------------- 2. the ventilator
-case_dir ventilator-killed
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
-start_bg sink "$BIN/sink" -b "$R"
-SINK=$LAST_PID
-start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 2
-WORKER=$LAST_PID
-start_bg ventilator1 "$BIN/ventilator" -b "$T" -s "$R" -i "$INPUT" -N "$N" --min-workers 2
-VENT=$LAST_PID
-wait_for_line "$T_DIR/ventilator1.err" 'batch [0-9a-f]+: 600 tasks' 20
+tcp_case ventilator-killed
+start_run sink ventilator1
 batch=$(grep -Eo 'batch [0-9a-f]{16}: 600 tasks' "$T_DIR/ventilator1.err" | head -n1 | cut -d' ' -f2 | tr -d :)
-sleep 1
 { kill -KILL "$VENT"; wait_pid "$VENT" 5; } 2>/dev/null
 sleep 0.5
 if zp_alive "$SINK"; then
@@ -125,18 +120,9 @@ not_started_over "ventilator killed" "$T_DIR/sink.out"
 stop_worker "ventilator killed" "$WORKER"
 
 # --------------------------------------------------------------- 3. SIGTERM to the sink
-case_dir sink-stopped
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+tcp_case sink-stopped
 J=$T_DIR/journal.ndjson
-start_bg sink1 "$BIN/sink" -b "$R" --journal "$J" --fsync second
-SINK=$LAST_PID
-start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 2
-WORKER=$LAST_PID
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$INPUT" -N "$N" --min-workers 2
-VENT=$LAST_PID
-wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 600 tasks' 20
-sleep 1
+start_run sink1 ventilator --journal "$J" --fsync second
 kill -TERM "$SINK"
 expect_exit "sink stopped: SIGTERM mid-batch, the sink exits 75" "$SINK" 10 75
 if jq -e '.complete == false and .results < .tasks and .tasks == 600 and .lost == 0' \

@@ -29,25 +29,34 @@ feed_and_wait() {
     done
 }
 
+# start_fifo_stream SINK ITERATIONS [SINK-ARGS...]: on T and R, the sink SINK
+# (with SINK-ARGS), a worker of one process, and a ventilator (-N ITERATIONS)
+# streaming the FIFO $T_DIR/fifo, whose write end is then the fd in $feed.
+# $T_DIR/input.txt is empty, for feed_and_wait to fill. PIDs in SINK, WORKER
+# and VENT.
+start_fifo_stream() {
+    local sink=$1 iterations=$2
+    shift 2
+    mkfifo "$T_DIR/fifo"
+    : >"$T_DIR/input.txt"
+    start_bg "$sink" "$BIN/sink" -b "$R" "$@"
+    SINK=$LAST_PID
+    start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 1
+    WORKER=$LAST_PID
+    start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_DIR/fifo" -N "$iterations"
+    VENT=$LAST_PID
+    # Opened read-write, so the open does not wait for the reader; after the
+    # stages start, so none of them inherits it: closing it is the stream's EOF.
+    exec {feed}<>"$T_DIR/fifo"
+}
+
 LINES=(alpha 'with "quotes" and \\ backslash' 'h\xc3\xa9llo' 'invalid \xff\xfe UTF-8'
        'crlf line\r' 'tab\there' omega)
 
 # 1. A named FIFO (-i FIFO), one line at a time: each result is in the
 # sink's output before the next line is written, the summary only after EOF.
-case_dir fifo
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
-mkfifo "$T_DIR/fifo"
-: >"$T_DIR/input.txt"
-start_bg sink "$BIN/sink" -b "$R" --format ndjson -o "$T_DIR/out.ndjson"
-SINK=$LAST_PID
-start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 1
-WORKER=$LAST_PID
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_DIR/fifo" -N 1000
-VENT=$LAST_PID
-# Opened read-write, so the open does not wait for the reader; after the
-# stages start, so none of them inherits it: closing it is the stream's EOF.
-exec {feed}<>"$T_DIR/fifo"
+tcp_case fifo
+start_fifo_stream sink 1000 --format ndjson -o "$T_DIR/out.ndjson"
 if feed_and_wait "$feed" "$T_DIR/out.ndjson" "$T_DIR/input.txt" "${LINES[@]}"; then
     ok "fifo: every line's result is written (and flushed) before the next line is"
 else
@@ -77,9 +86,7 @@ check_eq "fifo: the worker exits 0 on SIGTERM" "$STATUS" 0
 
 # 2. Standard input from a pipe-like stream (-i - on a FIFO), and a last line
 # without LF: the stream's end completes it.
-case_dir stdin
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+tcp_case stdin
 mkfifo "$T_DIR/fifo"
 : >"$T_DIR/input.txt"
 start_bg sink "$BIN/sink" -b "$R" --format ndjson
@@ -109,9 +116,7 @@ stop "$WORKER" 10
 
 # 3. A big stream through a pipe: more lines than the ventilator queues
 # (65,536), so reading pauses and resumes; every result is still there once.
-case_dir big-pipe
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+tcp_case big-pipe
 python3 -c 'import sys
 with open(sys.argv[1], "w") as f:
     for i in range(150000):
@@ -138,9 +143,7 @@ stop "$WORKER" 10
 # 4. Always on: one sink (--batches 0) and one worker, started once, serve
 # three ventilator runs in a row -- a file, a FIFO stream, stdin from a file
 # -- with one correct summary each; then SIGTERM stops the idle sink with 0.
-case_dir three-batches
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
+tcp_case three-batches
 write_lines "$T_DIR/first.txt" one two three
 write_lines "$T_DIR/second.txt" four five six seven
 write_lines "$T_DIR/third.txt" eight nine
@@ -187,18 +190,8 @@ check_eq "three batches: the worker exits 0 on SIGTERM" "$STATUS" 0
 
 # 5. SIGTERM in the middle of a stream: the NDJSON sink writes what it has,
 # a summary line with "complete": false, and exits 75.
-case_dir stopped-mid-stream
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
-mkfifo "$T_DIR/fifo"
-: >"$T_DIR/input.txt"
-start_bg sink "$BIN/sink" -b "$R" --batches 0 --format ndjson -o "$T_DIR/out.ndjson"
-SINK=$LAST_PID
-start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 1
-WORKER=$LAST_PID
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_DIR/fifo" -N 10
-VENT=$LAST_PID
-exec {feed}<>"$T_DIR/fifo"
+tcp_case stopped-mid-stream
+start_fifo_stream sink 10 --batches 0 --format ndjson -o "$T_DIR/out.ndjson"
 if feed_and_wait "$feed" "$T_DIR/out.ndjson" "$T_DIR/input.txt" x y; then
     ok "stopped: two results in"
 else
@@ -216,19 +209,9 @@ stop "$WORKER" 10
 # 6. A sink killed mid-stream and started again on its journal, with a new
 # output: that output has every result once (what the first sink had comes
 # first, from the journal) and the summary.
-case_dir journal
-free_ports 2
-T=tcp://127.0.0.1:${PORTS[0]} R=tcp://127.0.0.1:${PORTS[1]}
-mkfifo "$T_DIR/fifo"
-: >"$T_DIR/input.txt"
-start_bg sink.1 "$BIN/sink" -b "$R" --format ndjson --journal "$T_DIR/journal" \
+tcp_case journal
+start_fifo_stream sink.1 100 --format ndjson --journal "$T_DIR/journal" \
     -o "$T_DIR/out-1.ndjson"
-SINK=$LAST_PID
-start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 1
-WORKER=$LAST_PID
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_DIR/fifo" -N 100
-VENT=$LAST_PID
-exec {feed}<>"$T_DIR/fifo"
 if feed_and_wait "$feed" "$T_DIR/out-1.ndjson" "$T_DIR/input.txt" one two; then
     ok "journal: the first sink writes two results"
 else
