@@ -116,19 +116,21 @@ start_fast_and_slow() {
 }
 
 # term_within DESC PID: SIGTERM to the worker PID (started with
-# --task-timeout 2), which must exit 0 within that timeout; DESC names it in
-# the checks ("LABEL: the worker").
+# --task-timeout 2), which must exit 0 within that timeout, and a second to
+# close its sockets and be reaped (its drain ends at 9/10 of it; on a busy
+# machine 2.3 s was once 2.34); DESC names it in the checks ("LABEL: the
+# worker"). Without the bound a starved worker takes far longer.
 term_within() {
     local desc=$1 pid=$2 termed took
     kill -TERM "$pid"
     termed=$(now_s)
     if wait_pid "$pid" 5; then
         took=$(seconds_between "$termed" "$(now_s)")
-        if [[ $STATUS == 0 ]] && at_most "$took" 2.3; then
-            ok "$desc exits 0 within --task-timeout 2 ($took s)"
+        if [[ $STATUS == 0 ]] && at_most "$took" 3; then
+            ok "$desc exits 0 within --task-timeout 2, and 1 s to close ($took s)"
         else
-            not_ok "$desc exits 0 within --task-timeout 2"
-            diag "status $STATUS after $took s (2 s, plus 0.3 s for this poll)"
+            not_ok "$desc exits 0 within --task-timeout 2, and 1 s to close"
+            diag "status $STATUS after $took s"
             diag_file "$T_DIR/${T_NAME[$pid]}.err"
         fi
     else
