@@ -554,29 +554,34 @@ s_fill_lanes (self_t *self)
     }
 }
 
-//  Take every finished chain into the RESULTS being built (a frame per
-//  batch); returns how many. The caller seals the frame once per round,
-//  so a round of tiny tasks is one frame, not one per lane-full.
+//  A task the engine or the handler finished: out of the running list,
+//  its result into the RESULTS being built, its time into the average.
+static void
+s_finish_task (self_t *self, uint32_t index, uint8_t status, const void *output,
+               size_t output_size)
+{
+    for (size_t i = 0; i < self->running_size; i++)
+        if (self->running [i] == index) {
+            self->running [i] = self->running [--self->running_size];
+            break;
+        }
+    s_add_result (self, index, status, output, output_size);
+    double took_us = (double) self->slots [index].busy_ns / 1000;
+    self->task_us = self->task_us == 0 ? took_us : 0.9 * self->task_us + 0.1 * took_us;
+}
+
 static uint32_t
 s_collect_runner (self_t *self)
 {
     uint32_t collected = 0;
     runner_result_t result;
     while (runner_take (self->runner, &result) == 0) {
-        uint32_t index = (uint32_t) result.tag;
-        slot_t *slot = &self->slots [index];
-        for (size_t i = 0; i < self->running_size; i++)
-            if (self->running [i] == index) {
-                self->running [i] = self->running [--self->running_size];
-                break;
-            }
+        slot_t *slot = &self->slots [result.tag];
         slot->busy_ns = result.busy_ns;
         //  A handler's "steps" are its tasks' iterations, counted as they end.
         self->steps_done += slot->iterations;
-        s_add_result (self, index, result.ok ? ZP_STATUS_OK : ZP_STATUS_FAILED,
-                      result.output, result.output_size);
-        double took_us = (double) slot->busy_ns / 1000;
-        self->task_us = self->task_us == 0 ? took_us : 0.9 * self->task_us + 0.1 * took_us;
+        s_finish_task (self, (uint32_t) result.tag, result.ok ? ZP_STATUS_OK : ZP_STATUS_FAILED,
+                       result.output, result.output_size);
         collected++;
     }
     if (collected && self->running_size == 0 && self->config->handler.library)
@@ -584,6 +589,9 @@ s_collect_runner (self_t *self)
     return collected;
 }
 
+//  Take every finished task into the RESULTS being built (a frame per
+//  batch); returns how many. The caller seals the frame once per round,
+//  so a round of tiny tasks is one frame, not one per lane-full.
 static uint32_t
 s_collect (self_t *self)
 {
@@ -593,16 +601,7 @@ s_collect (self_t *self)
     uint64_t index;
     char hex [ZP_HASH_HEX_SIZE];
     while (zp_engine_take (self->engine, &index, hex) == 0) {
-        slot_t *slot = &self->slots [index];
-        for (size_t i = 0; i < self->running_size; i++)
-            if (self->running [i] == index) {
-                self->running [i] = self->running [--self->running_size];
-                break;
-            }
-        s_add_result (self, (uint32_t) index, ZP_STATUS_OK, hex, ZP_HASH_HEX_SIZE);
-        double took_us = (double) slot->busy_ns / 1000;
-        self->task_us = self->task_us == 0 ? took_us : 0.9 * self->task_us + 0.1 * took_us;
-        slot->state = SLOT_DONE;
+        s_finish_task (self, (uint32_t) index, ZP_STATUS_OK, hex, ZP_HASH_HEX_SIZE);
         collected++;
     }
     return collected;
