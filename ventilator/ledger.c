@@ -169,9 +169,10 @@ ledger_add (ledger_t *self, const void *input, size_t size)
 {
     if (size > UINT32_MAX || self->total >= S_NIL)
         return -1;
-    if (s_grow (self, self->total == self->tasks_capacity
-                      ? (self->tasks_capacity ? self->tasks_capacity * 2 : 1024)
-                      : self->tasks_capacity, size))
+    uint64_t capacity = self->tasks_capacity;
+    if (self->total == capacity)
+        capacity = capacity ? capacity * 2 : 1024;
+    if (s_grow (self, capacity, size))
         return -1;
     if (size)
         memcpy (self->bytes + self->bytes_size, input, size);

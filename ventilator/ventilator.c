@@ -138,13 +138,13 @@ s_generate (self_t *self, uint64_t count)
         pairs [i][0] = digits [i >> 4];
         pairs [i][1] = digits [i & 15];
     }
-    if (ledger_reserve (self->ledger, count, count * 36)) {
+    char text [36] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+    if (ledger_reserve (self->ledger, count, count * sizeof text)) {
         zp_error ("out of memory generating %" PRIu64 " strings", count);
         return EX_OSERR;
     }
     enum { BLOCK = 4096 };
     uint8_t random [BLOCK * 16];
-    char text [36] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
     for (uint64_t done = 0; done < count; ) {
         uint64_t block = count - done < BLOCK ? count - done : BLOCK;
         if (RAND_bytes (random, (int) (block * 16)) != 1) {
@@ -923,9 +923,9 @@ ventilator_run (const ventilator_config_t *config)
         return EX_OSERR;
     }
     //  The sockets first: workers and the sink connect while the input is
-    //  read or generated, instead of after.
-    //  A READY is at most a few KiB (a held list of up to 4096 tasks is 64
-    //  KiB), an ACK at most 65,536 ids: anything bigger is not zpipe.
+    //  read or generated, instead of after. A READY is at most a few KiB (a
+    //  held list of up to 4096 tasks is 64 KiB), an ACK at most 65,536 ids:
+    //  anything bigger is not zpipe.
     self->router = zp_socket (ZMQ_ROUTER, NULL, true, 1 << 20, &status);
     if (!self->router
     ||  zp_curve_server (config->curve, self->router, config->bind, &status)

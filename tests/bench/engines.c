@@ -156,6 +156,28 @@ s_engine_chain (zp_engine_t *engine, const char *input, uint64_t iterations,
     return wrong;
 }
 
+//  s_engine_chain repeat times; the fastest run's times go to best. With
+//  learn, the first run's first lane sets expected. Returns the lanes whose
+//  result differed, over all runs, or -1 if the engine failed (said here).
+static int
+s_engine_best (zp_engine_t *engine, const char *input, uint64_t iterations, unsigned repeat,
+               char expected [ZP_HASH_HEX_SIZE], bool learn, times_t *best)
+{
+    int wrong = 0;
+    for (unsigned r = 0; r < repeat; r++) {
+        times_t took;
+        int rc = s_engine_chain (engine, input, iterations, expected, learn && r == 0, &took);
+        if (rc < 0) {
+            fprintf (stderr, "engines: engine %s failed\n", zp_engine_name (engine));
+            return -1;
+        }
+        wrong += rc;
+        if (r == 0 || took.cpu_s < best->cpu_s)
+            *best = took;
+    }
+    return wrong;
+}
+
 //  matches: 1 the result is the reference's, 0 it is not, -1 not compared.
 static void
 s_print_result (bool *first, const char *name, const char *kind, size_t lanes,
@@ -190,19 +212,10 @@ s_only (const char *name, const char *input, uint64_t iterations, unsigned repea
     }
     times_t best = { 0, 0 };
     char result [ZP_HASH_HEX_SIZE];
-    int wrong = 0;
-    for (unsigned r = 0; r < repeat; r++) {
-        times_t took;
-        //  The first run's result is what the later ones must give.
-        int rc = s_engine_chain (engine, input, iterations, result, r == 0, &took);
-        if (rc < 0) {
-            fprintf (stderr, "engines: engine %s failed\n", zp_engine_name (engine));
-            zp_engine_destroy (&engine);
-            return EX_SOFTWARE;
-        }
-        wrong += rc;
-        if (r == 0 || took.cpu_s < best.cpu_s)
-            best = took;
+    int wrong = s_engine_best (engine, input, iterations, repeat, result, true, &best);
+    if (wrong < 0) {
+        zp_engine_destroy (&engine);
+        return EX_SOFTWARE;
     }
     printf ("{\n  \"input\": \"%s\",\n  \"iterations\": %llu,\n  \"repeat\": %u,\n"
             "  \"results\": [", input, (unsigned long long) iterations, repeat);
@@ -294,18 +307,9 @@ main (int argc, char *argv [])
             continue;
         }
         best = (times_t) { 0, 0 };
-        int wrong = 0;
-        for (unsigned r = 0; r < repeat; r++) {
-            times_t took;
-            int rc = s_engine_chain (engine, input, iterations, expected, false, &took);
-            if (rc < 0) {
-                fprintf (stderr, "engines: engine %s failed\n", zp_engine_name (engine));
-                return EX_SOFTWARE;
-            }
-            wrong += rc;
-            if (r == 0 || took.cpu_s < best.cpu_s)
-                best = took;
-        }
+        int wrong = s_engine_best (engine, input, iterations, repeat, expected, false, &best);
+        if (wrong < 0)
+            return EX_SOFTWARE;
         if (wrong) {
             fprintf (stderr, "engines: engine %s: %d results differ from OpenSSL's\n",
                      zp_engine_name (engine), wrong);
