@@ -25,6 +25,8 @@ BIN=${ZP_BIN:-$E2E_ROOT/bin}
 CHECK_PY=$E2E_ROOT/tests/ref/check.py
 # Bound for a small pipeline run (seconds); generous for slow CI machines.
 WAIT=${ZP_E2E_WAIT:-60}
+TOOLS=${ZP_TOOLS:-$E2E_ROOT/build/tools}
+[[ $TOOLS == /* ]] || TOOLS=$PWD/$TOOLS
 
 T_SUITE=$(basename "${0%.sh}")
 T_OUT=$E2E_ROOT/tests/out/$T_SUITE
@@ -371,6 +373,73 @@ free_ports() {
         finish
     fi
     read -r -a PORTS <<<"$ports"
+}
+
+# ---------------------------------------------------------------- the engine
+
+# Every worker a suite starts runs the engine ENGINE: ZP_E2E_ENGINE, or the
+# suite's own default (a suite sets E2E_ENGINE before sourcing this file),
+# or auto, the fastest this CPU has. For any engine but auto, $BIN is a
+# directory of this suite's own in which `worker` is `worker --engine ENGINE`
+# (exec'd: same PID, same name), the other stages the real ones.
+ENGINE=${ZP_E2E_ENGINE:-${E2E_ENGINE:-auto}}
+if [[ $ENGINE != auto ]]; then
+    T_BIN=$T_OUT/bin
+    mkdir -p "$T_BIN"
+    for b in "$BIN"/*; do
+        [[ $(basename "$b") == worker ]] || ln -sf "$b" "$T_BIN/"
+    done
+    printf '#!/usr/bin/env bash\nexec %q --engine %q "$@"\n' "$BIN/worker" "$ENGINE" \
+        >"$T_BIN/worker"
+    chmod +x "$T_BIN/worker"
+    BIN=$T_BIN
+fi
+
+# Work sized to the machine. A fault case needs its batch to last long
+# enough for the fault to take effect (a worker's 3 s heartbeat timeout, a
+# restart), and how long N iterations take depends on the CPU and on the
+# engine: the AVX-512 engine runs 8 chains at once where OpenSSL runs one.
+# So a case does not name N: it asks iterations_for how many make its tasks
+# last the time it needs, from what ENGINE does here: "LANES STEPS-PER-
+# SECOND-OF-ONE-CHAIN", measured by build/tools/chainrate once per run of
+# scripts/run-tests (it keeps them in ZP_RATE_DIR) or else once per suite.
+CHAIN_LANES= CHAIN_RATE=
+measure_engine() {
+    [[ -n $CHAIN_RATE ]] && return 0
+    local dir=${ZP_RATE_DIR:-$T_OUT} measured=
+    [[ -s $dir/$ENGINE ]] && measured=$(cat "$dir/$ENGINE")
+    if [[ -z $measured ]]; then
+        if ! measured=$("$TOOLS/chainrate" "$ENGINE" 300 2>"$T_OUT/chainrate.err"); then
+            not_ok "the $ENGINE engine's rate is measured ($TOOLS/chainrate)"
+            diag_file "$T_OUT/chainrate.err"
+            finish
+        fi
+        mkdir -p "$dir" && echo "$measured" >"$dir/$ENGINE"
+        # On stderr: this may run in a $(...) whose output is a number.
+        echo "# engine $ENGINE measured: LANES STEPS/S-PER-CHAIN = $measured" >&2
+    fi
+    read -r CHAIN_LANES CHAIN_RATE <<<"$measured"
+}
+
+# iterations_for TASKS PROCESSES SECONDS: the iterations per task for which
+# TASKS tasks on PROCESSES worker processes (a core each) take about SECONDS:
+# they run in rounds of LANES x PROCESSES chains at CHAIN_RATE steps a
+# second each. Two significant digits, so that the suites that ask the
+# same share the reference hashes (REF_CACHE).
+iterations_for() {
+    measure_engine
+    awk -v t="$1" -v p="$2" -v s="$3" -v l="$CHAIN_LANES" -v r="$CHAIN_RATE" 'BEGIN {
+        rounds = int((t + l * p - 1) / (l * p))
+        n = s * r / rounds
+        e = 10 ^ (int(log(n) / log(10)) - 1)
+        n = int(n / e) * e
+        printf "%d\n", n < 1 ? 1 : n }'
+}
+
+# task_seconds N: how long one task of N iterations takes here (3 decimals).
+task_seconds() {
+    measure_engine
+    awk -v n="$1" -v r="$CHAIN_RATE" 'BEGIN { printf "%.3f", n / r }'
 }
 
 # ---------------------------------------------------------------- pipelines
