@@ -45,6 +45,14 @@
 //  COMPLETE, and how often to send it again meanwhile.
 #define CLOSE_WAIT_MS   2000
 #define CLOSE_RESEND_MS 250
+//  ... and how long for a ventilator that has not spoken to this sink
+//  process yet: a sink restarted on its journal can finish a batch from
+//  what the workers still held before its ventilator is back. A live one
+//  is: its DEALER reconnects every 100 ms (libzmq's default) and it sends
+//  BATCH every second for as long as it has no COMPLETE, so 5 s is its
+//  reconnect, a BATCH and room for a loaded machine. Exiting sooner would
+//  leave it waiting for a sink that is gone.
+#define VENTILATOR_WAIT_MS 5000
 //  --http: the texts are rebuilt every second, and sooner (but not more
 //  than ten times a second) when a request came.
 #define PUBLISH_US        1000000
@@ -355,6 +363,28 @@ s_observe_finished (self_t *self, const batch_t *batch)
     }
 }
 
+//  Every batch asked for is done: stop once each ventilator has confirmed
+//  its COMPLETE, or at a bound: longer while one has not spoken to this
+//  process yet (see VENTILATOR_WAIT_MS), as after a restart on a journal
+//  whose batches are all done (unheard).
+static void
+s_close (self_t *self, int64_t resend_us, bool unheard)
+{
+    self->closing = true;
+    self->close_resend_us = resend_us;
+    int64_t wait_ms = unheard ? VENTILATOR_WAIT_MS : CLOSE_WAIT_MS;
+    for (size_t i = 0; i < self->unconfirmed_size; i++)
+        if (!self->unconfirmed [i].ventilator_size) {
+            zp_info ("batch %016" PRIx64 " is complete; waiting up to %d s for its"
+                     " ventilator, which has not reached this sink yet, to hear it",
+                     self->unconfirmed [i].batch, VENTILATOR_WAIT_MS / 1000);
+            wait_ms = VENTILATOR_WAIT_MS;
+        }
+    self->close_deadline_us = zp_mono_us () + wait_ms * 1000;
+    if (self->unconfirmed_size == 0)
+        self->stop = true;
+}
+
 static void
 s_finish (self_t *self, batch_t *batch, bool complete)
 {
@@ -387,8 +417,10 @@ s_finish (self_t *self, batch_t *batch, bool complete)
     ||   (self->config->fsync != SINK_FSYNC_NEVER && journal_sync (self->journal))))
         s_journal_failed (self);
     //  The ventilator exits on COMPLETE, so it goes after the summary is out.
+    //  One that has not spoken to us yet (we were restarted) is told when
+    //  its BATCH comes: until it confirms, the batch waits here.
     s_acknowledge (self, batch, ZP_ACK_COMPLETE);
-    if (batch->ventilator_size && self->unconfirmed_size < MAX_DONE) {
+    if (self->unconfirmed_size < MAX_DONE) {
         unconfirmed_t *waiting = &self->unconfirmed [self->unconfirmed_size++];
         waiting->batch = batch->id;
         waiting->accepted = batch->accepted;
@@ -400,13 +432,8 @@ s_finish (self_t *self, batch_t *batch, bool complete)
         if (self->open [i] == batch)
             batch_destroy (&self->open [i]);
     self->reported++;
-    if (self->config->batches && self->reported >= self->config->batches) {
-        self->closing = true;
-        self->close_deadline_us = zp_mono_us () + CLOSE_WAIT_MS * 1000;
-        self->close_resend_us = zp_mono_us () + CLOSE_RESEND_MS * 1000;
-        if (self->unconfirmed_size == 0)
-            self->stop = true;
-    }
+    if (self->config->batches && self->reported >= self->config->batches)
+        s_close (self, zp_mono_us () + CLOSE_RESEND_MS * 1000, false);
 }
 
 static void
@@ -421,10 +448,25 @@ s_confirmed (self_t *self, uint64_t batch)
         self->stop = true;
 }
 
+//  The ventilator of a finished batch that it has not confirmed is at
+//  routing_id now: resend COMPLETE there.
+static void
+s_unconfirmed_at (self_t *self, uint64_t batch, zmq_msg_t *routing_id)
+{
+    for (size_t i = 0; i < self->unconfirmed_size; i++)
+        if (self->unconfirmed [i].batch == batch) {
+            self->unconfirmed [i].ventilator_size = zmq_msg_size (routing_id);
+            memcpy (self->unconfirmed [i].ventilator, zmq_msg_data (routing_id),
+                    self->unconfirmed [i].ventilator_size);
+        }
+}
+
 static void
 s_send_complete (self_t *self, uint64_t batch, uint64_t accepted, const uint8_t *ventilator,
                  size_t ventilator_size, uint8_t flags)
 {
+    if (!ventilator_size)
+        return;                 //  not heard from yet: its BATCH is answered
     zp_ack_begin (self->out, batch, (uint8_t) (ZP_ACK_COMPLETE | ZP_ACK_SNAPSHOT | flags),
                   accepted);
     s_send_to (self, ventilator, ventilator_size);
@@ -526,10 +568,13 @@ s_on_batch (self_t *self, zmq_msg_t *routing_id, const zp_batch_t *message)
     if (done) {
         if (message->flags & ZP_BATCH_CLOSED)
             s_confirmed (self, message->batch);
-        else
-            //  It missed COMPLETE, or restarted after we finished: tell it.
+        else {
+            //  It missed COMPLETE, or restarted after we finished: tell it,
+            //  and tell it again there until it confirms.
             s_send_complete (self, message->batch, done->total,
                              zmq_msg_data (routing_id), zmq_msg_size (routing_id), 0);
+            s_unconfirmed_at (self, message->batch, routing_id);
+        }
         return;
     }
     if ((message->flags & ZP_BATCH_RESUME) && s_on_resume (self, routing_id, message))
@@ -703,6 +748,11 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     if (self->closing) {
         int64_t now = zp_mono_us ();
         if (now >= self->close_deadline_us) {
+            for (size_t i = 0; i < self->unconfirmed_size; i++)
+                if (!self->unconfirmed [i].ventilator_size)
+                    zp_warn ("the ventilator of batch %016" PRIx64 " never reached this"
+                             " sink to hear that it is complete; exiting anyway",
+                             self->unconfirmed [i].batch);
             zp_debug ("no confirmation from %zu ventilators; exiting anyway",
                       self->unconfirmed_size);
             return -1;
@@ -779,9 +829,7 @@ s_replay (self_t *self)
     if (self->config->batches && self->reported >= self->config->batches && !self->closing) {
         //  Every batch is reported: answer a ventilator that missed it, briefly.
         zp_info ("journal %s: every batch is reported already", self->config->journal);
-        self->closing = true;
-        self->close_deadline_us = zp_mono_us () + CLOSE_WAIT_MS * 1000;
-        self->close_resend_us = INT64_MAX;
+        s_close (self, INT64_MAX, true);
     }
     return self->status;
 }

@@ -7,15 +7,30 @@
 #  1. the sink is kill -9ed mid-batch and restarted on its journal;
 #  2. the ventilator is kill -9ed mid-batch and restarted with --resume;
 #  3. the sink gets SIGTERM mid-batch: it writes a summary marked incomplete
-#     and exits 75; restarted on its journal, it completes the batch.
+#     and exits 75; restarted on its journal, it completes the batch;
+#  4. the sink is killed and restarted at other moments: as soon as the
+#     batch is announced, with most of it journaled, and while the ventilator
+#     is paused, so that the new sink finishes the batch from what the
+#     workers held before the ventilator is back, or finishes it and exits
+#     before: the ventilator learns the batch is complete every time and
+#     exits 0 (it waited for ever once: issue 17);
+#  5. damaged journals are refused.
+#
+# The work is sized to the machine (lib.sh, iterations_for), on the OpenSSL
+# engine unless ZP_E2E_ENGINE says otherwise: the slowest, so the most wall
+# time for the least hashlib work in check.py.
 
+E2E_ENGINE=openssl
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_bins
 
-N=50000
+# 600 tasks on the two processes last about 4 s: killed after 1 s, a
+# stage dies with the batch well under way and well before its end.
+N=$(iterations_for 600 2 4)
 INPUT=$T_OUT/input.txt
 reliability_input "$INPUT" 600
+diag "N=$N: a task takes $(task_seconds "$N") s here"
 
 summary_ok() {
     check_summary "$1: every input once, every hash right (hashlib)" \
@@ -140,7 +155,99 @@ summary_ok "sink stopped" "$T_DIR/sink2.out"
 journal_once "sink stopped" "$J"
 stop_worker "sink stopped" "$WORKER"
 
-# --------------------------------------------------------------- 4. bad journals
+# --------------------------------------------------------------- 4. other moments
+# restart_at NAME LABEL COUNT: case NAME, a batch of 600 with a journal;
+# once the journal holds COUNT results (0: as soon as the batch is
+# announced), the sink is killed and a new one started on the journal half
+# a second later. The ventilator exits 0 and the new sink's summary is right.
+restart_at() {
+    local label=$2 count=$3 ticks=400
+    tcp_case "$1"
+    J=$T_DIR/journal.ndjson
+    start_bg sink1 "$BIN/sink" -b "$R" --journal "$J"
+    SINK=$LAST_PID
+    start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 2
+    WORKER=$LAST_PID
+    start_batch ventilator "$INPUT" -N "$N" --min-workers 2
+    # Polled every 50 ms for at most 20 s (the batch lasts about 4).
+    until (($(journaled "$J") >= count)); do
+        ((ticks-- > 0)) || break
+        sleep 0.05
+    done
+    { kill -KILL "$SINK"; wait_pid "$SINK" 5; } 2>/dev/null
+    diag "$label: killed with $(journaled "$J") of 600 results journaled"
+    sleep 0.5
+    start_bg sink2 "$BIN/sink" -b "$R" --journal "$J"
+    SINK=$LAST_PID
+    expect_exit "sink restarted $label: the ventilator exits 0" "$VENT" "$WAIT" 0
+    expect_exit "sink restarted $label: the new sink exits 0" "$SINK" 15 0
+    summary_ok "sink restarted $label" "$T_DIR/sink2.out"
+    stop_worker "sink restarted $label" "$WORKER"
+}
+
+# journaled JOURNAL: how many results it holds.
+journaled() {
+    jq -r 'select(.type == "result") | .task' "$1" 2>/dev/null | wc -l
+}
+
+restart_at restart-announced "when the batch is announced" 0
+restart_at restart-most "with 90 % journaled" 540
+
+# One round of tasks: every process gets one per lane at once and holds
+# nothing more, so once they are out nothing waits at the ventilator, and
+# the ventilator can be paused while the batch finishes without it.
+# paused_ventilator LABEL KILL: a batch of one round (tasks of about 2 s);
+# once its tasks are out the ventilator is paused. With KILL the sink is
+# killed and a new one started on the journal, which gets every result from
+# the workers; without, the sink finishes, waits for the ventilator's
+# confirmation and exits, and a new one is started on its journal. Once the
+# new sink has the batch complete, the ventilator is continued: it must
+# learn that and exit 0.
+paused_ventilator() {
+    local label=$1 kill=$2 tasks
+    measure_engine
+    tasks=$((2 * CHAIN_LANES))
+    tcp_case "paused-ventilator-$kill"
+    head -n "$tasks" "$INPUT" >"$T_DIR/input.txt"
+    local n
+    n=$(iterations_for "$tasks" 2 2)
+    J=$T_DIR/journal.ndjson
+    start_bg sink1 "$BIN/sink" -b "$R" --journal "$J"
+    SINK=$LAST_PID
+    start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 2
+    WORKER=$LAST_PID
+    start_batch ventilator "$T_DIR/input.txt" -N "$n" --min-workers 2
+    # Dispatch is one round trip on loopback (well under 10 ms); a task
+    # takes 2 s: at 0.3 s every task is out and none is done.
+    sleep 0.3
+    kill -STOP "$VENT"
+    if [[ $kill == kill ]]; then
+        { kill -KILL "$SINK"; wait_pid "$SINK" 5; } 2>/dev/null
+    else
+        expect_exit "$label: the first sink finishes and exits 0" "$SINK" "$WAIT" 0
+    fi
+    start_bg sink2 "$BIN/sink" -b "$R" --journal "$J"
+    SINK=$LAST_PID
+    if [[ $kill == kill ]]; then
+        check "$label: the new sink completes the batch from what the workers held" \
+            wait_for_line "$T_DIR/sink2.err" "batch [0-9a-f]+ complete" "$WAIT"
+    else
+        check "$label: the new sink has the batch from its journal" \
+            wait_for_line "$T_DIR/sink2.err" "every batch is reported already" 10
+    fi
+    kill -CONT "$VENT"
+    expect_exit "$label: the ventilator, continued, exits 0" "$VENT" 15 0
+    expect_exit "$label: the new sink exits 0" "$SINK" 15 0
+    check_summary "$label: every input once, every hash right (hashlib)" \
+        --summary "$T_DIR/$([[ $kill == kill ]] && echo sink2 || echo sink1).out" \
+        --input "$T_DIR/input.txt" --iterations "$n" --cache "$REF_CACHE"
+    stop_worker "$label" "$WORKER"
+}
+
+paused_ventilator "sink killed while the ventilator is paused" kill
+paused_ventilator "sink done while the ventilator is paused" done
+
+# --------------------------------------------------------------- 5. bad journals
 # A journal damaged in the middle is refused (65) with its line number; one
 # that can't be opened is an I/O error (74). Neither binds anything.
 case_dir bad-journal
