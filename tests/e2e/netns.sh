@@ -13,12 +13,20 @@
 #
 # Needs root (network namespaces, iptables, tc): without it, or without the
 # tools, every check is reported as a TAP SKIP with the reason.
+#
+# The work is sized to the machine (lib.sh, iterations_for), on the OpenSSL
+# engine unless ZP_E2E_ENGINE says otherwise: the slowest, so the most wall
+# time for the least hashlib work in check.py.
 
+E2E_ENGINE=openssl
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_bins
 
-N=50000
+# 600 tasks on the two workers last about 6 s: cut off 1 s in, w2 leaves w1
+# about 10 s of work, well past the 3 s heartbeat timeout and the 5 s after
+# which an unacknowledged result is taken as lost.
+N=$(iterations_for 600 2 6)
 INPUT=$T_OUT/input.txt
 reliability_input "$INPUT" 600
 

@@ -17,12 +17,23 @@
 #  7. a worker that holds tasks past the ventilator's --task-timeout (but
 #     keeps heartbeating) has them sent to another;
 #  8. a worker joins in the middle of a batch and gets its share.
+#
+# The work is sized to the machine (lib.sh, iterations_for), on the OpenSSL
+# engine unless ZP_E2E_ENGINE says otherwise: the slowest, so the most wall
+# time for the least hashlib work in check.py.
 
+E2E_ENGINE=openssl
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_bins
 
-N=50000
+# 600 tasks take one process 12 s: a worker stopped or killed 1 s into a
+# batch of 600 leaves the other about 10 s of work, well past the 3 s
+# heartbeat timeout that the cases wait for, and the 1 s that case 5 then
+# waits before it continues the stopped one; a worker that joins 2.5 s into
+# a batch of 400 on one process finds most of it still waiting.
+N=$(iterations_for 600 1 12)
+diag "N=$N: a task takes $(task_seconds "$N") s here"
 INPUT=$T_OUT/input.txt
 reliability_input "$INPUT" 1000
 head -n 600 "$INPUT" >"$T_OUT/input-600.txt"
@@ -313,22 +324,25 @@ stop_worker "continued B" "$B"
 
 # --------------------------------------------------------------- 6. SIGTERM
 # First the hand-back itself, with chains far too long to finish: a worker
-# holding 4 of them gets SIGTERM, hands them back within its --task-timeout
-# and the ventilator has them to send again. (Not run to the end: no hashes.)
+# holding one per lane of its engine gets SIGTERM, hands them back within
+# its --task-timeout and the ventilator has them to send again. (Not run to
+# the end: no hashes.)
 tcp_case hand-back
+measure_engine
+held=$CHAIN_LANES
 start_bg sink "$BIN/sink" -b "$R"
 SINK=$LAST_PID
 start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 1 --task-timeout 2
 WORKER=$LAST_PID
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -n 4 -N 1000000000
+start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -n "$held" -N 1000000000
 VENT=$LAST_PID
-wait_for_line "$T_DIR/ventilator.err" 'batch [0-9a-f]+: 4 tasks' 20
+wait_for_line "$T_DIR/ventilator.err" "batch [0-9a-f]+: $held tasks" 20
 sleep 0.5
 term_within "hand-back: the worker" "$WORKER"
-check "hand-back: it handed its 4 unfinished tasks back" \
-    grep -q 'stopping: handing 4 unfinished tasks back' "$T_DIR/worker.err"
-check "hand-back: the ventilator has all 4 to send again" \
-    grep -Eq 'left; 4 of its tasks go to others' "$T_DIR/ventilator.err"
+check "hand-back: it handed its $held unfinished tasks back" \
+    grep -q "stopping: handing $held unfinished tasks back" "$T_DIR/worker.err"
+check "hand-back: the ventilator has all $held to send again" \
+    grep -Eq "left; $held of its tasks go to others" "$T_DIR/ventilator.err"
 stop "$VENT" 5
 check_eq "hand-back: the ventilator, stopped unfinished, exits 75" "$STATUS" 75
 stop "$SINK" 5
