@@ -403,7 +403,7 @@ fi
 # last the time it needs, from what ENGINE does here: "LANES STEPS-PER-
 # SECOND-OF-ONE-CHAIN", measured by build/tools/chainrate once per run of
 # scripts/run-tests (it keeps them in ZP_RATE_DIR) or else once per suite.
-CHAIN_LANES= CHAIN_RATE=
+CHAIN_LANES='' CHAIN_RATE=''
 measure_engine() {
     [[ -n $CHAIN_RATE ]] && return 0
     local dir=${ZP_RATE_DIR:-$T_OUT} measured=

@@ -245,7 +245,7 @@ paused_ventilator() {
 }
 
 paused_ventilator "sink killed while the ventilator is paused" kill
-paused_ventilator "sink done while the ventilator is paused" done
+paused_ventilator "sink done while the ventilator is paused" finished
 
 # --------------------------------------------------------------- 5. bad journals
 # A journal damaged in the middle is refused (65) with its line number; one
