@@ -78,7 +78,16 @@ double
 const char *
     zp_hostname (void);
 
+//  --- Descriptors -------------------------------------------------------------
+//  The soft limit on this process's open descriptors (RLIMIT_NOFILE), or 0
+//  when there is none or it can't be read.
+uint64_t
+    zp_nofile_limit (void);
+
 //  --- Sockets -----------------------------------------------------------------
+//  How long a peer has to finish the ZMTP (and CURVE) handshake, ms.
+#define ZP_HANDSHAKE_MS 5000
+
 //  Create a socket of the given type the zpipe way: bounded linger so that
 //  what must get out does, ZeroMQ heartbeats on TCP links so a dead peer is
 //  noticed in seconds, and the given maximum message size. Then bind or
