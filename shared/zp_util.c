@@ -175,6 +175,32 @@ zp_nofile_limit (void)
     return (uint64_t) limit.rlim_cur;
 }
 
+void
+zp_nofile_raise (void)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) != 0) {
+        zp_debug ("getrlimit RLIMIT_NOFILE: %s", strerror (errno));
+        return;
+    }
+    if (limit.rlim_cur == limit.rlim_max) {
+        zp_debug ("open descriptors: the limit is %" PRIu64 " (soft and hard)",
+                  (uint64_t) limit.rlim_cur);
+        return;
+    }
+    rlim_t was = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit (RLIMIT_NOFILE, &limit) != 0) {
+        //  An infinite hard limit is not a valid soft one on Linux.
+        zp_debug ("open descriptors: can't raise the limit from %" PRIu64 " to the hard"
+                  " limit: %s", (uint64_t) was, strerror (errno));
+        return;
+    }
+    zp_debug ("open descriptors: raised the limit from %" PRIu64 " to %" PRIu64
+              " (the hard limit); every peer process takes one", (uint64_t) was,
+              (uint64_t) limit.rlim_cur);
+}
+
 zsock_t *
 zp_socket (int type, const char *endpoint, bool bind, int64_t max_msg_size, int *exit_code)
 {
