@@ -411,23 +411,69 @@ zp_curve_refused (zp_curve_t *self)
 
 //  One limiter per kind of failure, so that a flood of one kind does not
 //  hide the first of another.
+enum { LIMIT_AUTH, LIMIT_MISMATCH, LIMIT_PROTOCOL, LIMIT_HANDSHAKE, LIMIT_ACCEPT, LIMITERS };
+
 static zp_ratelimit_t *
 s_limiter (zp_ratelimit_t *limiters, uint16_t event, uint32_t value)
 {
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
-        return &limiters [0];
+        return &limiters [LIMIT_AUTH];
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
     &&  value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
-        return &limiters [1];
+        return &limiters [LIMIT_MISMATCH];
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
-        return &limiters [2];
-    return &limiters [3];
+        return &limiters [LIMIT_PROTOCOL];
+    if (event == ZMQ_EVENT_ACCEPT_FAILED)
+        return &limiters [LIMIT_ACCEPT];
+    return &limiters [LIMIT_HANDSHAKE];
+}
+
+//  ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL carries libzmq's errno: EPIPE when
+//  the peer closed the connection (a read of 0 bytes), ECONNRESET when it
+//  reset it; after the handshake timer, whatever the I/O thread last set
+//  (EAGAIN, from the read that found nothing).
+static bool
+s_peer_closed (uint32_t value)
+{
+    return value == EPIPE || value == ECONNRESET;
+}
+
+//  A failed accept(2) on a server socket (ZMQ_EVENT_ACCEPT_FAILED, the
+//  value its errno). libzmq leaves the connection in the listen queue and
+//  tries again at once, so this comes in a stream until it can take it:
+//  the limiter keeps it to a line a second.
+static void
+s_accept_failed (monitor_t *monitor, zp_ratelimit_t *limiter, uint32_t value)
+{
+    int err = (int) value;
+    if (err == EMFILE)
+        zp_warn_limited (limiter, "can't accept a connection at %s: too many open files"
+                         " (EMFILE): the limit is %" PRIu64 " descriptors (ulimit -n;"
+                         " LimitNOFILE= in a systemd unit); raise it, each peer process"
+                         " takes one", monitor->endpoint, zp_nofile_limit ());
+    else
+    if (err == ENFILE)
+        zp_warn_limited (limiter, "can't accept a connection at %s: the system's file"
+                         " table is full (ENFILE): raise fs.file-max, or find what holds"
+                         " the descriptors", monitor->endpoint);
+    else
+    if (err == ENOBUFS || err == ENOMEM)
+        zp_warn_limited (limiter, "can't accept a connection at %s: %s", monitor->endpoint,
+                         strerror (err));
+    else
+        //  The peer gave up before we took it (ECONNABORTED, EPROTO), or a
+        //  signal: nothing for an operator to do.
+        zp_debug ("%s: can't accept a connection: %s", monitor->endpoint, strerror (err));
 }
 
 static void
 s_server_event (monitor_t *monitor, zp_ratelimit_t *limiters, uint16_t event, uint32_t value)
 {
     zp_ratelimit_t *limiter = s_limiter (limiters, event, value);
+    if (event == ZMQ_EVENT_ACCEPT_FAILED) {
+        s_accept_failed (monitor, limiter, value);
+        return;
+    }
     const char *why;
     char buffer [128];
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
@@ -439,13 +485,29 @@ s_server_event (monitor_t *monitor, zp_ratelimit_t *limiters, uint16_t event, ui
                              : "it asked for a security mechanism (CURVE?) where this"
                                " stage speaks plain text";
     else
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+    &&  value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+        why = "its CURVE hello does not decrypt (has it a wrong --curve-ventilator or"
+              " --curve-sink certificate?)";
+    else
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
         snprintf (buffer, sizeof buffer, "it broke the ZMTP handshake (protocol error 0x%08x)",
                   value);
         why = buffer;
     }
     else
-        why = "the handshake failed (not ZMTP, a wrong server key, or too slow)";
+    //  A plain-text client that meets a CURVE server may see the mismatch
+    //  first and close: all the server sees then is the close.
+    if (s_peer_closed (value))
+        why = monitor->curve ? "the handshake failed: the peer closed the connection (a"
+                               " plain-text peer, not ZMTP, or it gave up)"
+                             : "the handshake failed: the peer closed the connection (not"
+                               " ZMTP, or it gave up)";
+    else {
+        snprintf (buffer, sizeof buffer, "the handshake failed: not finished within %d s"
+                  " (not ZMTP, or too slow)", ZP_HANDSHAKE_MS / 1000);
+        why = buffer;
+    }
     atomic_fetch_add (monitor->refused, 1);
     zp_warn_limited (limiter, "refused a connection at %s: %s", monitor->endpoint, why);
 }
@@ -469,14 +531,28 @@ s_client_event (monitor_t *monitor, zp_ratelimit_t *limiters, uint16_t event, ui
                                         : "wants CURVE: start this stage with --curve-cert and"
                                           " the servers' certificates");
     else
-    if (monitor->curve)
-        zp_warn_limited (limiter, "the CURVE handshake with %s failed: is %s the public"
+    //  A CURVE server that can't decrypt our hello closes the connection.
+    //  One that meets a plain-text client says CURVE in its greeting (the
+    //  mismatch above): a plain-text stage is never told of CURVE here.
+    if (monitor->curve
+    &&  (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || s_peer_closed (value)))
+        zp_warn_limited (limiter, "the CURVE handshake with %s failed (%s): is %s the public"
                          " certificate of the server there?", monitor->endpoint,
+                         event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "a protocol error"
+                                                                     : "it closed the connection",
                          monitor->option);
     else
-        zp_warn_limited (limiter, "the handshake with %s failed: if it runs with CURVE,"
-                         " start this stage with --curve-cert and the servers'"
-                         " certificates", monitor->endpoint);
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        zp_warn_limited (limiter, "the handshake with %s failed: it broke the ZMTP handshake"
+                         " (protocol error 0x%08x)", monitor->endpoint, value);
+    else
+    if (s_peer_closed (value))
+        zp_warn_limited (limiter, "the handshake with %s failed: it closed the connection"
+                         " (is it a zpipe stage? its log may say why)", monitor->endpoint);
+    else
+        zp_warn_limited (limiter, "no handshake with %s within %d s: is the server there"
+                         " stopped, overloaded or out of descriptors (it then logs EMFILE)?",
+                         monitor->endpoint, ZP_HANDSHAKE_MS / 1000);
 }
 
 static void
@@ -493,7 +569,7 @@ s_monitor_actor (zsock_t *pipe, void *args)
         return;
     }
     zsock_signal (pipe, 0);
-    zp_ratelimit_t limiters [4];
+    zp_ratelimit_t limiters [LIMITERS];
     memset (limiters, 0, sizeof limiters);
     zpoller_t *poller = zpoller_new (pipe, events, NULL);
     while (poller) {
@@ -510,8 +586,11 @@ s_monitor_actor (zsock_t *pipe, void *args)
                     zmsg_destroy (&msg);
                     continue;
                 }
-                zp_debug ("%s: handshake event 0x%x, value 0x%x", monitor->endpoint,
-                          event, value);
+                //  Failed accepts come in a stream (s_accept_failed): no
+                //  line for each.
+                if (event != ZMQ_EVENT_ACCEPT_FAILED)
+                    zp_debug ("%s: handshake event 0x%x, value 0x%x", monitor->endpoint,
+                              event, value);
                 if (monitor->server)
                     s_server_event (monitor, limiters, event, value);
                 else
@@ -546,6 +625,10 @@ s_watch (zp_curve_t *self, zsock_t *sock, const char *endpoint, bool server,
     monitor->shut_out = &self->shut_out;
     int events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
                | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    //  A server that can't accept (out of descriptors) is silent otherwise:
+    //  its clients only see their handshakes time out.
+    if (server)
+        events |= ZMQ_EVENT_ACCEPT_FAILED;
     zactor_t *actor = NULL;
     if (zmq_socket_monitor (zsock_resolve (sock), monitor->inproc, events) == 0) {
         actor = zactor_new (s_monitor_actor, monitor);

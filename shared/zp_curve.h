@@ -11,7 +11,10 @@
     Whatever the mode, every binding socket is watched (a ZeroMQ socket
     monitor in an actor of its own): a handshake that fails -- a key not
     allowed, a plain-text peer at a CURVE server, garbage instead of ZMTP --
-    is logged (at most once a second) and counted.
+    is logged (at most once a second) and counted, and a connection it can't
+    accept (out of descriptors: EMFILE, with the limit) is logged the same
+    way. A connecting socket logs why its handshake failed, naming CURVE
+    only when CURVE is involved.
 
     Certificates are czmq zcert files (scripts/zpipe-keygen writes them):
     NAME.cert holds the public key, NAME.cert_secret beside it the secret

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <sys/resource.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -165,6 +166,41 @@ zp_hostname (void)
     return name;
 }
 
+uint64_t
+zp_nofile_limit (void)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+        return 0;
+    return (uint64_t) limit.rlim_cur;
+}
+
+void
+zp_nofile_raise (void)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) != 0) {
+        zp_debug ("getrlimit RLIMIT_NOFILE: %s", strerror (errno));
+        return;
+    }
+    if (limit.rlim_cur == limit.rlim_max) {
+        zp_debug ("open descriptors: the limit is %" PRIu64 " (soft and hard)",
+                  (uint64_t) limit.rlim_cur);
+        return;
+    }
+    rlim_t was = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit (RLIMIT_NOFILE, &limit) != 0) {
+        //  An infinite hard limit is not a valid soft one on Linux.
+        zp_debug ("open descriptors: can't raise the limit from %" PRIu64 " to the hard"
+                  " limit: %s", (uint64_t) was, strerror (errno));
+        return;
+    }
+    zp_debug ("open descriptors: raised the limit from %" PRIu64 " to %" PRIu64
+              " (the hard limit); every peer process takes one", (uint64_t) was,
+              (uint64_t) limit.rlim_cur);
+}
+
 zsock_t *
 zp_socket (int type, const char *endpoint, bool bind, int64_t max_msg_size, int *exit_code)
 {
@@ -186,7 +222,7 @@ zp_socket (int type, const char *endpoint, bool bind, int64_t max_msg_size, int 
     zsock_set_maxmsgsize (sock, (int) max_msg_size);
     //  A peer gets this long to finish the ZMTP (and CURVE) handshake; one
     //  that opens connections and says nothing ties up nothing for long.
-    zsock_set_handshake_ivl (sock, 5000);
+    zsock_set_handshake_ivl (sock, ZP_HANDSHAKE_MS);
     //  Bounded queues, set here rather than left to the defaults: per
     //  connection, at most this many messages wait to be sent or read. A
     //  peer that floods a ROUTER fills its own queue and is then not read

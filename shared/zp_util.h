@@ -78,7 +78,26 @@ double
 const char *
     zp_hostname (void);
 
+//  --- Descriptors -------------------------------------------------------------
+//  The soft limit on this process's open descriptors (RLIMIT_NOFILE), or 0
+//  when there is none or it can't be read.
+uint64_t
+    zp_nofile_limit (void);
+
+//  Raise the soft limit on open descriptors to the hard one, for a stage
+//  that every worker process connects to (one descriptor each): the soft
+//  limit (1024 by default, kept low for select(2)) is the one a process may
+//  raise itself; the hard one is the administrator's. Neither server uses
+//  select(2) (the sink's HTTP thread polls). Logs what it did at debug
+//  level; a failure is not fatal. Call it before any child is started, or
+//  the child inherits the raised limit.
+void
+    zp_nofile_raise (void);
+
 //  --- Sockets -----------------------------------------------------------------
+//  How long a peer has to finish the ZMTP (and CURVE) handshake, ms.
+#define ZP_HANDSHAKE_MS 5000
+
 //  Create a socket of the given type the zpipe way: bounded linger so that
 //  what must get out does, ZeroMQ heartbeats on TCP links so a dead peer is
 //  noticed in seconds, and the given maximum message size. Then bind or

@@ -314,7 +314,10 @@ http_new (const http_address_t *address, int *status)
     }
     self->page [at] = 0;
     pthread_mutex_init (&self->lock, NULL);
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    //  poll(2), not libmicrohttpd's default select(2): the sink raises its
+    //  descriptor limit past FD_SETSIZE (zp_nofile_raise), and select
+    //  can't watch a connection whose descriptor is above it.
+    unsigned int flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
     self->daemon = MHD_start_daemon (flags, 0, NULL, NULL, s_on_request, self,

@@ -101,6 +101,9 @@ main (int argc, char *argv [])
         zp_log_init ("ventilator", config.verbosity);
         if (log_syslog)
             zp_log_syslog ();
+        //  Every worker process holds a connection here: the soft limit
+        //  (1024 by default) would cap a deployment at about a thousand.
+        zp_nofile_raise ();
         config.curve = zp_curve_new (&curve, &status);
         if (config.curve) {
             status = ventilator_run (&config);

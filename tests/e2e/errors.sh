@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/e2e/errors.sh - what goes wrong at run time: a rejected input line, a
 # missing input file, endpoints that cannot be bound or parsed, an output
-# file that cannot be written. Each gives its sysexits status and a message
-# that names the line, the file or the endpoint.
+# file that cannot be written, a sink out of descriptors. Each gives its
+# sysexits status (or, for what a server survives, a log line) and a message
+# that names the line, the file, the endpoint or the limit.
 
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -179,5 +180,78 @@ assert summary["failed"] == failed and summary["complete"] is True, summary
 print(f"{ok} right, {failed} failed")
 PY
 stop "$WORKER" 10
+
+# 9. Out of descriptors. The sink and the ventilator raise their soft limit on
+# open descriptors to the hard limit at start (every worker process takes one
+# of each). Past the hard limit the sink can't accept a connection: it must
+# say so -- EMFILE, the limit, what to raise -- and the stages it can't take
+# must say what they see (no handshake within 5 s), with no word of CURVE in
+# this plain-text run. The running sink's limit is set with prlimit to what
+# it holds plus two, so that most of six worker processes can't get in, nor
+# the ventilator started after them.
+
+# soft_limit_raised NAME PID HARD: within 5 s, PID's soft limit on open
+# descriptors (started at 64) is HARD.
+soft_limit_raised() {
+    local soft ticks=50
+    while :; do
+        soft=$(awk '/^Max open files/ { print $4 }' "/proc/$2/limits" 2>/dev/null)
+        [[ $soft == "$3" ]] || ((ticks-- <= 0)) && break
+        sleep 0.1
+    done
+    check_eq "out of descriptors: the $1 raised its soft limit (64) to the hard one" \
+        "$soft" "$3"
+}
+
+case_dir emfile
+free_ports 2
+t=tcp://127.0.0.1:${PORTS[0]} r=tcp://127.0.0.1:${PORTS[1]} r_re=127\\.0\\.0\\.1:${PORTS[1]}
+hard=$(ulimit -Hn)
+if [[ $hard == unlimited ]] || ((hard <= 64)); then
+    skip "out of descriptors" "the hard limit is $hard: nothing to raise to"
+else
+    start_bg sink bash -c 'ulimit -Sn 64 && exec "$@"' sink "$BIN/sink" -b "$r"
+    sink=$LAST_PID
+    wait_for_line "$T_DIR/sink.err" 'collecting results at' 10
+    soft_limit_raised sink "$sink" "$hard"
+    held=$(find "/proc/$sink/fd" -mindepth 1 -maxdepth 1 | wc -l)
+    limit=$((held + 2))
+    check "out of descriptors: the sink's limit set to $limit (it holds $held)" \
+        prlimit --pid "$sink" --nofile="$limit:$limit"
+    start_bg worker "$BIN/worker" -v "$t" -s "$r" -p 6
+    worker=$LAST_PID
+    wait_for_line "$T_DIR/sink.err" 'EMFILE' 5
+    start_bg ventilator bash -c 'ulimit -Sn 64 && exec "$@"' ventilator \
+        "$BIN/ventilator" -b "$t" -s "$r" -n 1 -N 10
+    vent=$LAST_PID
+    soft_limit_raised ventilator "$vent" "$hard"
+    expect_stderr "out of descriptors: the sink says EMFILE, the limit and what to raise" sink \
+        "can't accept a connection at tcp://$r_re: .*\\(EMFILE\\).* the limit is $limit descriptors .*ulimit -n"
+    wait_for_line "$T_DIR/worker.err" "handshake with tcp://$r_re" 10
+    wait_for_line "$T_DIR/ventilator.err" "handshake with tcp://$r_re" 10
+    for name in worker ventilator; do
+        expect_stderr "out of descriptors: the $name says the sink did not finish the handshake" \
+            "$name" "handshake with tcp://$r_re.* 5 s"
+    done
+    # The sink spins on the connection it can't take (libzmq retries at
+    # once): still the first line, then at most one a second.
+    lines=$(grep -c 'EMFILE' "$T_DIR/sink.err")
+    if ((lines >= 1 && lines <= 12)); then
+        ok "out of descriptors: the sink's EMFILE lines are rate-limited ($lines lines)"
+    else
+        not_ok "out of descriptors: the sink's EMFILE lines are rate-limited"
+        diag "$lines EMFILE lines"
+    fi
+    curve=$(grep -hi 'curve' "$T_DIR/sink.err" "$T_DIR/worker.err" "$T_DIR/ventilator.err")
+    if [[ -z $curve ]]; then
+        ok "out of descriptors: no stage of this plain-text run hints at CURVE"
+    else
+        not_ok "out of descriptors: no stage of this plain-text run hints at CURVE"
+        diag "$(head -n 3 <<<"$curve")"
+    fi
+    stop "$worker" 10
+    stop "$vent" 5
+    stop "$sink" 5
+fi
 
 finish
