@@ -371,9 +371,23 @@ ledger_lease_next (ledger_t *self, uint32_t holder, uint64_t seq, int64_t now_us
     return id;
 }
 
+//  True if the one lease of record is held by one of from (any, if NULL).
+static bool
+s_held_by (const active_t *record, const uint32_t *from, size_t from_n)
+{
+    if (!from)
+        return true;
+    uint32_t other = record->lease [0].holder ? record->lease [0].holder
+                                              : record->lease [1].holder;
+    for (size_t i = 0; i < from_n; i++)
+        if (from [i] == other)
+            return true;
+    return false;
+}
+
 uint64_t
 ledger_lease_copy (ledger_t *self, uint32_t holder, uint64_t seq, int64_t now_us,
-                   int64_t min_age_us)
+                   int64_t min_age_us, const uint32_t *from, size_t from_n)
 {
     for (uint32_t index = self->head; index != S_NIL; index = self->pool [index].next) {
         active_t *record = &self->pool [index];
@@ -381,7 +395,7 @@ ledger_lease_copy (ledger_t *self, uint32_t holder, uint64_t seq, int64_t now_us
             break;              //  the rest are younger still
         task_t *task = &self->tasks [record->id];
         if (task->state != LEDGER_LEASED || s_lease_count (record) != 1
-        ||  s_lease_of (record, holder))
+        ||  s_lease_of (record, holder) || !s_held_by (record, from, from_n))
             continue;
         lease_t *free_lease = s_lease_of (record, 0);
         *free_lease = (lease_t) { holder, seq, now_us };

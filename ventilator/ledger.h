@@ -84,11 +84,12 @@ uint64_t
     ledger_lease_next (ledger_t *self, uint32_t holder, uint64_t seq, int64_t now_us);
 
 //  Lease a copy of a straggler to holder: the task that has been active
-//  longest, at least min_age_us, held by exactly one other holder.
-//  Returns its id, or LEDGER_NONE.
+//  longest, at least min_age_us, held by exactly one other holder, and that
+//  one among the from_n holders in from (the caller's choice: those that
+//  have stalled) unless from is NULL. Returns its id, or LEDGER_NONE.
 uint64_t
     ledger_lease_copy (ledger_t *self, uint32_t holder, uint64_t seq, int64_t now_us,
-                       int64_t min_age_us);
+                       int64_t min_age_us, const uint32_t *from, size_t from_n);
 
 //  The send of holder's lease of id failed: the lease never happened.
 void

@@ -43,6 +43,8 @@
 //  A straggler is a task active this much longer than the typical one.
 #define STRAGGLER_FACTOR 1.5
 #define STRAGGLER_MIN_US 50000
+//  Stalled processes whose tasks are copied at once (the rest next time).
+#define MAX_STALLED 64
 //  A worker connection taken as dead is forgotten after this much silence.
 #define FORGET_US 60000000
 //  A process whose results do not reach the sink (a link cut between the
@@ -71,6 +73,8 @@ typedef struct {
     uint64_t base;              //  received at this connection's first READY
     uint64_t sent;              //  tasks we sent on this connection
     int64_t last_seen_us;
+    int64_t progress_us;        //  its finished count last went up, or it was
+                                //  sent work while it held none
     bool lost;                  //  taken as dead; taken back if it speaks
     bool draining;              //  stopping: no more tasks for it
     int64_t quarantine_us;      //  no tasks for it until then
@@ -85,6 +89,7 @@ typedef struct {
     zchunk_t *out;              //  encoding buffer, reused
     ledger_t *ledger;
     uint64_t *scratch;          //  ids of a held list
+    uint32_t stalled [MAX_STALLED]; //  serials of processes that stalled
     uint64_t rejected;          //  input lines refused
     uint64_t batch, digest;
     bool adopted;               //  --resume: the sink said which batch we continue
@@ -484,27 +489,36 @@ s_active (const worker_t *worker)
         && (!worker->quarantine_us || zp_mono_us () >= worker->quarantine_us);
 }
 
+//  Tasks the process holds or has on their way to it.
 static int64_t
-s_credit (const worker_t *worker)
+s_holding (const worker_t *worker)
 {
-    if (!s_active (worker))
-        return 0;
     int64_t held = (int64_t) (worker->received - worker->finished);
     int64_t in_flight = (int64_t) (worker->sent - (worker->received - worker->base));
     if (in_flight < 0)
         in_flight = 0;          //  it got tasks from our predecessor meanwhile
-    return (int64_t) worker->capacity - held - in_flight;
+    return held + in_flight;
+}
+
+static int64_t
+s_credit (const worker_t *worker)
+{
+    return s_active (worker) ? (int64_t) worker->capacity - s_holding (worker) : 0;
 }
 
 //  Send up to count tasks to a process: waiting ones, or with copies,
-//  stragglers held elsewhere. Returns how many went.
+//  stragglers held elsewhere by one of the stalled_n processes in stalled.
+//  Returns how many went.
 static uint64_t
-s_send_tasks (self_t *self, worker_t *worker, uint64_t count, bool copies, int64_t min_age_us)
+s_send_tasks (self_t *self, worker_t *worker, uint64_t count, bool copies, int64_t min_age_us,
+              const uint32_t *stalled, size_t stalled_n)
 {
     void *router = zsock_resolve (self->router);
     uint64_t *packed = self->scratch;
     int64_t now = zp_mono_us ();
     uint64_t sent = 0;
+    if (s_holding (worker) <= 0)
+        worker->progress_us = now;      //  it held nothing: its clock starts now
     while (sent < count) {
         zp_tasks_begin (self->out, self->batch);
         uint32_t n = 0;
@@ -512,7 +526,8 @@ s_send_tasks (self_t *self, worker_t *worker, uint64_t count, bool copies, int64
         while (sent + n < count && n < ZP_MAX_RECORDS && bytes < PACK_BYTES) {
             uint64_t seq = worker->sent + n + 1;
             uint64_t id = copies
-                ? ledger_lease_copy (self->ledger, worker->serial, seq, now, min_age_us)
+                ? ledger_lease_copy (self->ledger, worker->serial, seq, now, min_age_us,
+                                     stalled, stalled_n)
                 : ledger_lease_next (self->ledger, worker->serial, seq, now);
             if (id == LEDGER_NONE)
                 break;
@@ -538,6 +553,19 @@ s_send_tasks (self_t *self, worker_t *worker, uint64_t count, bool copies, int64
         worker->sent += n;
     }
     return sent;
+}
+
+//  The processes that hold tasks and have finished none since before
+//  since_us, into self->stalled. Returns how many.
+static size_t
+s_stalled (self_t *self, int64_t since_us)
+{
+    size_t count = 0;
+    for (worker_t *worker = (worker_t *) zhashx_first (self->workers);
+         worker && count < MAX_STALLED; worker = (worker_t *) zhashx_next (self->workers))
+        if (!worker->lost && s_holding (worker) > 0 && worker->progress_us < since_us)
+            self->stalled [count++] = worker->serial;
+    return count;
 }
 
 static void
@@ -582,7 +610,7 @@ s_dispatch_tasks (self_t *self)
             //  first does not take what others could start on now.
             uint64_t share = (ledger_pending (self->ledger) + active - 1) / active;
             if (s_send_tasks (self, worker, share < (uint64_t) credit ? share : (uint64_t) credit,
-                              false, 0))
+                              false, 0, NULL, 0))
                 progress = true;
         }
     }
@@ -590,14 +618,19 @@ s_dispatch_tasks (self_t *self)
     //  that the batch does not wait for its slowest machine. Only a process
     //  that holds nothing gets them: one still busy is no better placed
     //  than the holder, and short tasks would be copied by the hundred.
+    //  And only tasks of a holder that has stalled (finished nothing for as
+    //  long): one that goes on finishing tasks gets to the rest as soon as
+    //  a copy would, and in a clean run nothing is sent twice (issue 12).
     int64_t typical = ledger_typical_us (self->ledger);
     if (ledger_pending (self->ledger) == 0 && ledger_active (self->ledger) && typical > 0) {
         int64_t min_age = (int64_t) ((double) typical * STRAGGLER_FACTOR) + STRAGGLER_MIN_US;
-        for (worker_t *worker = (worker_t *) zhashx_first (self->workers); worker;
-             worker = (worker_t *) zhashx_next (self->workers)) {
+        size_t stalled_n = s_stalled (self, zp_mono_us () - min_age);
+        for (worker_t *worker = (worker_t *) zhashx_first (self->workers);
+             worker && stalled_n; worker = (worker_t *) zhashx_next (self->workers)) {
             int64_t credit = s_credit (worker);
             if (credit > 0 && credit == (int64_t) worker->capacity)
-                s_send_tasks (self, worker, (uint64_t) credit, true, min_age);
+                s_send_tasks (self, worker, (uint64_t) credit, true, min_age, self->stalled,
+                              stalled_n);
         }
     }
     //  The sink hears of every task sent again before that task's result
@@ -677,9 +710,11 @@ s_on_ready (self_t *self, zmq_msg_t *routing_id, zp_msg_t *msg)
     //  Running totals only grow; an older READY cannot take them back.
     if (ready->received > worker->received)
         worker->received = ready->received;
-    if (ready->finished > worker->finished)
-        worker->finished = ready->finished;
     worker->last_seen_us = zp_mono_us ();
+    if (ready->finished > worker->finished) {
+        worker->finished = ready->finished;
+        worker->progress_us = worker->last_seen_us;
+    }
     if ((ready->flags & ZP_READY_DRAINING) && !worker->draining) {
         worker->draining = true;
         zp_info ("worker %s/%u is stopping; it finishes what it runs", worker->host,

@@ -223,6 +223,20 @@ Test (ledger, a_task_sent_before_is_not_taken_from_a_held_list)
     s_check_books ();
 }
 
+Test (ledger, stragglers_only_of_the_holders_named)
+{
+    //  Holder 1 stalled, holder 2 making progress: only 1's task is copied.
+    s_fill (2);
+    cr_assert_eq (ledger_lease_next (ledger, 2, 1, 0), 0);
+    cr_assert_eq (ledger_lease_next (ledger, 1, 1, 100), 1);
+    const uint32_t stalled [] = { 1 };
+    cr_assert_eq (ledger_lease_copy (ledger, 3, 1, 5000, 2000, stalled, 1), 1);
+    cr_assert_eq (ledger_lease_copy (ledger, 3, 2, 5000, 2000, stalled, 1), LEDGER_NONE);
+    cr_assert_eq (ledger_lease_copy (ledger, 3, 2, 5000, 2000, stalled, 0), LEDGER_NONE);
+    cr_assert_eq (ledger_redelivered (ledger), 1);
+    s_check_books ();
+}
+
 Test (ledger, stragglers_get_one_copy_each_oldest_first)
 {
     s_fill (3);
@@ -230,14 +244,14 @@ Test (ledger, stragglers_get_one_copy_each_oldest_first)
     cr_assert_eq (ledger_lease_next (ledger, 1, 2, 100), 1);
     cr_assert_eq (ledger_lease_next (ledger, 2, 1, 900), 2);
     //  Too young for a copy
-    cr_assert_eq (ledger_lease_copy (ledger, 3, 1, 1000, 2000), LEDGER_NONE);
+    cr_assert_eq (ledger_lease_copy (ledger, 3, 1, 1000, 2000, NULL, 0), LEDGER_NONE);
     //  Old enough: the oldest first, never to its own holder
-    cr_assert_eq (ledger_lease_copy (ledger, 1, 3, 2500, 2000), LEDGER_NONE);
-    cr_assert_eq (ledger_lease_copy (ledger, 3, 1, 3000, 2000), 0);
-    cr_assert_eq (ledger_lease_copy (ledger, 3, 2, 3000, 2000), 1);
-    cr_assert_eq (ledger_lease_copy (ledger, 3, 3, 3000, 2000), 2);
+    cr_assert_eq (ledger_lease_copy (ledger, 1, 3, 2500, 2000, NULL, 0), LEDGER_NONE);
+    cr_assert_eq (ledger_lease_copy (ledger, 3, 1, 3000, 2000, NULL, 0), 0);
+    cr_assert_eq (ledger_lease_copy (ledger, 3, 2, 3000, 2000, NULL, 0), 1);
+    cr_assert_eq (ledger_lease_copy (ledger, 3, 3, 3000, 2000, NULL, 0), 2);
     //  Each has two holders now: no third copy
-    cr_assert_eq (ledger_lease_copy (ledger, 4, 1, 9000, 2000), LEDGER_NONE);
+    cr_assert_eq (ledger_lease_copy (ledger, 4, 1, 9000, 2000, NULL, 0), LEDGER_NONE);
     cr_assert_eq (ledger_redelivered (ledger), 3);
     //  One holder of task 0 dies: the other still has it
     ledger_holder_lost (ledger, 1, true);
@@ -300,7 +314,8 @@ Test (ledger, churn_keeps_the_books)
                 ledger_lease_next (ledger, holder, ++seq [holder], now);
                 break;
             case 3:
-                if (ledger_lease_copy (ledger, holder, ++seq [holder], now, 50) == LEDGER_NONE)
+                if (ledger_lease_copy (ledger, holder, ++seq [holder], now, 50, NULL, 0)
+                    == LEDGER_NONE)
                     seq [holder]--;
                 break;
             case 4:
