@@ -34,6 +34,8 @@ typedef struct {
     bool curve;
     _Atomic uint64_t *refused;
     _Atomic bool *shut_out;
+    zsock_t *sock;              //  the socket watched
+    _Atomic bool tell_up;       //  client: tell the owner of each connection up
 } monitor_t;
 
 struct _zp_curve_t {
@@ -389,6 +391,17 @@ zp_curve_destroy (zp_curve_t **self_p)
     *self_p = NULL;
 }
 
+zsock_t *
+zp_curve_connected (zp_curve_t *self, zsock_t *sock)
+{
+    for (size_t i = 0; i < self->monitors_size; i++)
+        if (self->monitors [i]->sock == sock && !self->monitors [i]->server) {
+            atomic_store (&self->monitors [i]->tell_up, true);
+            return zactor_sock (self->actors [i]);
+        }
+    return NULL;
+}
+
 bool
 zp_curve_enabled (const zp_curve_t *self)
 {
@@ -586,6 +599,13 @@ s_monitor_actor (zsock_t *pipe, void *args)
                     zmsg_destroy (&msg);
                     continue;
                 }
+                if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+                    //  Never blocks: one unread notice is as good as many.
+                    if (atomic_load (&monitor->tell_up))
+                        zmq_send (zsock_resolve (pipe), "up", 2, ZMQ_DONTWAIT);
+                    zmsg_destroy (&msg);
+                    continue;
+                }
                 //  Failed accepts come in a stream (s_accept_failed): no
                 //  line for each.
                 if (event != ZMQ_EVENT_ACCEPT_FAILED)
@@ -629,6 +649,9 @@ s_watch (zp_curve_t *self, zsock_t *sock, const char *endpoint, bool server,
     //  its clients only see their handshakes time out.
     if (server)
         events |= ZMQ_EVENT_ACCEPT_FAILED;
+    else
+        events |= ZMQ_EVENT_HANDSHAKE_SUCCEEDED;     //  for zp_curve_connected
+    monitor->sock = sock;
     zactor_t *actor = NULL;
     if (zmq_socket_monitor (zsock_resolve (sock), monitor->inproc, events) == 0) {
         actor = zactor_new (s_monitor_actor, monitor);

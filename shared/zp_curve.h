@@ -99,6 +99,15 @@ int
     zp_curve_client (zp_curve_t *self, zsock_t *sock, zp_curve_peer_t peer,
                      const char *endpoint, int *exit_code);
 
+//  A socket that becomes readable each time a handshake of sock (a client
+//  socket prepared with zp_curve_client) succeeds, that is when a
+//  connection to its server comes up, again after a reconnection too: one
+//  short message a connection, to be read and dropped (unread ones are
+//  dropped past the pipe's limit). NULL if sock is not watched. Owned by
+//  self; read it from the thread that owns sock.
+zsock_t *
+    zp_curve_connected (zp_curve_t *self, zsock_t *sock);
+
 //  True once a server refused one of this process's client sockets at the
 //  handshake (our key not allowed, or CURVE against plain text): libzmq
 //  never tries that connection again, so the caller should start over --

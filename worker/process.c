@@ -753,6 +753,10 @@ worker_process_run (const worker_config_t *config)
                   runner_lanes (self->runner), config->replaces ? " (a restart)" : "");
     s_send_ready (self, ZP_READY_HELD);
     s_send_stats (self, 0);
+    //  A READY as soon as a ventilator's connection comes up, not at the
+    //  next heartbeat: a new ventilator (the next batch of a script) would
+    //  otherwise wait up to a heartbeat for its first READY (issue 12).
+    zsock_t *up = zp_curve_connected (config->curve, self->tasks);
 
     while (!zp_curve_shut_out (config->curve)) {
         if (s_stop_signals && !self->draining)
@@ -772,10 +776,11 @@ worker_process_run (const worker_config_t *config)
             timeout = OUTBOX_RETRY_MS;
         if (self->deferring && timeout > DEFER_RETRY_MS)
             timeout = DEFER_RETRY_MS;
-        zmq_pollitem_t items [3] = {
-            { zsock_resolve (self->tasks), 0, ZMQ_POLLIN, 0 }
+        zmq_pollitem_t items [4] = {
+            { zsock_resolve (self->tasks), 0, ZMQ_POLLIN, 0 },
+            { up ? zsock_resolve (up) : NULL, -1, up ? ZMQ_POLLIN : 0, 0 }
         };
-        int count = 1;
+        int count = 2;
         if (self->runner)
             items [count++] = (zmq_pollitem_t) { NULL, runner_fd (self->runner), ZMQ_POLLIN, 0 };
         if (self->outbox_size)
@@ -786,6 +791,12 @@ worker_process_run (const worker_config_t *config)
                 continue;       //  a signal: looked at above
             zp_error ("zmq_poll: %s", zmq_strerror (zmq_errno ()));
             break;
+        }
+        if (items [1].revents & ZMQ_POLLIN) {
+            char notice [8];
+            while (zmq_recv (zsock_resolve (up), notice, sizeof notice, ZMQ_DONTWAIT) >= 0)
+                ;
+            s_send_ready (self, ZP_READY_HELD);
         }
         if (items [0].revents & ZMQ_POLLIN)
             s_receive (self);
