@@ -87,6 +87,8 @@ typedef struct {
 
     uint8_t ventilator [256];   //  routing id to send ACKs to
     size_t ventilator_size;
+    int64_t ventilator_heard_us;    //  its last BATCH (monotonic), 0 never
+    bool ventilator_silent;     //  said so in the log
     uint64_t *unacked;          //  ids accepted since the last ACK
     size_t unacked_size, unacked_capacity;
 

@@ -53,6 +53,8 @@
 //  reconnect, a BATCH and room for a loaded machine. Exiting sooner would
 //  leave it waiting for a sink that is gone.
 #define VENTILATOR_WAIT_MS 5000
+//  A ventilator sends BATCH every second: silent this long, it is logged.
+#define VENTILATOR_SILENT_US 3000000
 //  --http: the texts are rebuilt every second, and sooner (but not more
 //  than ten times a second) when a request came.
 #define PUBLISH_US        1000000
@@ -520,11 +522,35 @@ s_is_ventilator (batch_t *batch, zmq_msg_t *routing_id)
         && memcmp (batch->ventilator, zmq_msg_data (routing_id), batch->ventilator_size) == 0;
 }
 
+//  The batch's ventilator spoke (BATCH) on routing_id.
 static void
 s_set_ventilator (batch_t *batch, zmq_msg_t *routing_id)
 {
     batch->ventilator_size = zmq_msg_size (routing_id);
     memcpy (batch->ventilator, zmq_msg_data (routing_id), batch->ventilator_size);
+    int64_t now = zp_mono_us ();
+    if (batch->ventilator_silent)
+        zp_info ("batch %016" PRIx64 ": its ventilator is back, after %.1f s", batch->id,
+                 (double) (now - batch->ventilator_heard_us) / 1e6);
+    batch->ventilator_silent = false;
+    batch->ventilator_heard_us = now;
+}
+
+//  A ventilator sends BATCH every second while it runs: one silent for
+//  VENTILATOR_SILENT_US is stopped, gone or cut off, and its batch waits.
+static void
+s_watch_ventilators (self_t *self, int64_t now)
+{
+    for (size_t i = 0; i < MAX_OPEN; i++) {
+        batch_t *batch = self->open [i];
+        if (batch && batch->ventilator_heard_us && !batch->ventilator_silent
+        &&  now - batch->ventilator_heard_us > VENTILATOR_SILENT_US) {
+            batch->ventilator_silent = true;
+            zp_warn ("batch %016" PRIx64 ": its ventilator has been silent for %d s (stopped,"
+                     " gone or cut off?); the batch waits for it (%" PRIu64 " results here)",
+                     batch->id, VENTILATOR_SILENT_US / 1000000, batch->accepted);
+        }
+    }
 }
 
 //  A ventilator restarted with --resume asks for its batch: if one is open
@@ -540,8 +566,8 @@ s_on_resume (self_t *self, zmq_msg_t *routing_id, const zp_batch_t *message)
                      batch->total);
             //  What the last one counted stays in the totals.
             batch_carry_counters (batch);
-            s_set_ventilator (batch, routing_id);
         }
+        s_set_ventilator (batch, routing_id);
         zp_batch_t adopted = *message;
         adopted.batch = batch->id;
         batch_announce (batch, &adopted, zp_wall_s ());
@@ -743,6 +769,7 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
         if (self->open [i] && self->open [i]->unacked_size)
             s_acknowledge (self, self->open [i], 0);
     s_observe (self);
+    s_watch_ventilators (self, zp_mono_us ());
     if (self->stop)
         return -1;
     if (self->closing) {

@@ -108,6 +108,7 @@ typedef struct {
     bool stream_polled;         //  stream_fd is in the loop (not paused)
     int64_t start_us, batch_sent_us, created_us;
     int64_t sink_heard_us, sink_up_since_us;
+    bool sink_silent;           //  said so in the log
     uint64_t sink_accepted;     //  the sink's count in its last ACK
     uint64_t told_redelivered;  //  the counters in our last BATCH
     uint64_t told_restarts;
@@ -405,6 +406,10 @@ s_on_sink (zloop_t *loop, zsock_t *reader, void *arg)
         int64_t now = zp_mono_us ();
         if (!self->sink_heard_us || now - self->sink_heard_us > SINK_SILENT_US)
             self->sink_up_since_us = now;
+        if (self->sink_silent)
+            zp_info ("the sink at %s answers again, after %.1f s", self->config->sink,
+                     (double) (now - self->sink_heard_us) / 1e6);
+        self->sink_silent = false;
         self->sink_heard_us = now;
         if (ack->accepted < self->sink_accepted) {
             //  Only a sink that lost its results counts backwards.
@@ -843,6 +848,13 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     //  sink never got; the latter only while the sink answers, and counted
     //  from when it came back.
     bool sink_alive = self->sink_heard_us && now - self->sink_heard_us < SINK_SILENT_US;
+    if (self->sink_heard_us && !sink_alive && !self->sink_silent) {
+        self->sink_silent = true;
+        zp_warn ("the sink at %s has been silent for %d s (stopped, restarted or cut off?);"
+                 " %" PRIu64 " of %" PRIu64 " results acknowledged, the rest wait for it",
+                 self->config->sink, SINK_SILENT_US / 1000000, ledger_done (self->ledger),
+                 ledger_total (self->ledger));
+    }
     uint64_t again = ledger_expire (self->ledger, now,
                                     (int64_t) self->config->task_timeout_s * 1000000,
                                     sink_alive ? REPORT_TIMEOUT_US : 0, self->sink_up_since_us,

@@ -14,6 +14,7 @@
 #     workers held before the ventilator is back, or finishes it and exits
 #     before: the ventilator learns the batch is complete every time and
 #     exits 0 (it waited for ever once: issue 17);
+#     each end logs the other's silence and its return;
 #  5. damaged journals are refused.
 #
 # The work is sized to the machine (lib.sh, iterations_for), on the OpenSSL
@@ -246,6 +247,33 @@ paused_ventilator() {
 
 paused_ventilator "sink killed while the ventilator is paused" kill
 paused_ventilator "sink done while the ventilator is paused" finished
+
+# --------------------------------------------------------------- silence
+# Each end logs the other's silence (3 s without a word: they speak every
+# second) and its return: the sink when the ventilator is paused, the
+# ventilator when the sink is killed and started again on its journal
+# (issue 12: before, neither said anything, and the sink's progress showed
+# a stale ETA for good).
+tcp_case silence
+J=$T_DIR/journal.ndjson
+start_run sink1 ventilator --journal "$J"
+kill -STOP "$VENT"
+check "silence: the sink logs that the ventilator went silent" \
+    wait_for_line "$T_DIR/sink1.err" "its ventilator has been silent for 3 s" 10
+kill -CONT "$VENT"
+check "silence: and that it is back" \
+    wait_for_line "$T_DIR/sink1.err" "its ventilator is back, after [0-9.]+ s" 10
+{ kill -KILL "$SINK"; wait_pid "$SINK" 5; } 2>/dev/null
+check "silence: the ventilator logs that the sink went silent" \
+    wait_for_line "$T_DIR/ventilator.err" "the sink at $R has been silent for 3 s" 10
+start_bg sink2 "$BIN/sink" -b "$R" --journal "$J"
+SINK=$LAST_PID
+check "silence: and that it answers again" \
+    wait_for_line "$T_DIR/ventilator.err" "the sink at $R answers again" 10
+expect_exit "silence: the ventilator exits 0" "$VENT" "$WAIT" 0
+expect_exit "silence: the restarted sink exits 0" "$SINK" 15 0
+summary_ok "silence" "$T_DIR/sink2.out"
+stop_worker "silence" "$WORKER"
 
 # --------------------------------------------------------------- 5. bad journals
 # A journal damaged in the middle is refused (65) with its line number; one
