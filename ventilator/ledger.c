@@ -560,14 +560,16 @@ ledger_expire (ledger_t *self, int64_t now_us, int64_t lease_us, int64_t report_
 }
 
 uint64_t
-ledger_forget_done (ledger_t *self)
+ledger_forget_done (ledger_t *self, const uint8_t *kept, uint64_t kept_n)
 {
     uint64_t forgotten = 0;
-    for (uint64_t id = 0; id < self->total; id++)
-        if (self->tasks [id].state == LEDGER_DONE) {
+    uint64_t end = kept && kept_n < self->total ? kept_n : self->total;
+    for (uint64_t id = 0; id < end; id++)
+        if (self->tasks [id].state == LEDGER_DONE
+        &&  (!kept || !(kept [id / 8] & (1u << (id % 8))))) {
             s_push (self, id, false);
             forgotten++;
         }
-    self->done = 0;
+    self->done -= forgotten;
     return forgotten;
 }

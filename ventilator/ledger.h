@@ -132,10 +132,12 @@ uint64_t
     ledger_expire (ledger_t *self, int64_t now_us, int64_t lease_us, int64_t report_us,
                    int64_t report_since_us, ledger_report_fn *lost, void *arg);
 
-//  The sink lost results it had acknowledged: every DONE task waits again.
-//  Returns how many.
+//  The sink lost results it had acknowledged: every DONE task waits again
+//  but those whose bit is set in kept (bit id % 8 of byte id / 8, for ids
+//  below kept_n; ids from kept_n up are kept). kept NULL: every DONE task.
+//  Returns how many wait again.
 uint64_t
-    ledger_forget_done (ledger_t *self);
+    ledger_forget_done (ledger_t *self, const uint8_t *kept, uint64_t kept_n);
 
 //  Typical time from a task's lease to its acknowledgement (a moving
 //  average), 0 until a task has been acknowledged.

@@ -109,7 +109,10 @@ typedef struct {
     int64_t start_us, batch_sent_us, created_us;
     int64_t sink_heard_us, sink_up_since_us;
     bool sink_silent;           //  said so in the log
-    uint64_t sink_accepted;     //  the sink's count in its last ACK
+    //  The sink's SNAPSHOT being collected (it may come in several ACKs):
+    //  a bit per task id it has, how many ids so far, the last one.
+    uint8_t *snapshot;
+    uint64_t snapshot_n, snapshot_ids, snapshot_last;
     uint64_t told_redelivered;  //  the counters in our last BATCH
     uint64_t told_restarts;
     uint64_t told_total;        //  tasks so far, in our last BATCH
@@ -377,6 +380,46 @@ s_adopt (self_t *self, uint64_t batch, bool complete)
     }
 }
 
+//  A SNAPSHOT (or a part of one) from the sink: everything it has. Once
+//  whole, what we hold as acknowledged and it does not have was lost (a
+//  sink restarted without its journal, or on one missing records) and goes
+//  out again. Compared by id, not by count: results the workers still held
+//  can bring a new sink's count above what it lost (issue 12).
+static void
+s_on_snapshot (self_t *self, zp_msg_t *message)
+{
+    const zp_ack_t *ack = &message->u.ack;
+    //  Parts list ids in ascending order: an id not above the last one, or
+    //  no collection under way, starts a new snapshot.
+    if (!self->snapshot_ids || (ack->count && zp_msg_ack_id (message, 0) <= self->snapshot_last)) {
+        uint64_t n = ledger_total (self->ledger);
+        if (n > self->snapshot_n || !self->snapshot) {
+            uint8_t *bits = (uint8_t *) realloc (self->snapshot, n / 8 + 1);
+            if (!bits)
+                return;         //  no comparison: nothing is sent again
+            self->snapshot = bits;
+        }
+        self->snapshot_n = n;
+        memset (self->snapshot, 0, n / 8 + 1);
+        self->snapshot_ids = 0;
+    }
+    for (uint32_t i = 0; i < ack->count; i++) {
+        uint64_t id = zp_msg_ack_id (message, i);
+        if (id < self->snapshot_n)
+            self->snapshot [id / 8] |= (uint8_t) (1u << (id % 8));
+        self->snapshot_last = id;
+    }
+    self->snapshot_ids += ack->count;
+    if (self->snapshot_ids < ack->accepted)
+        return;                 //  more parts to come
+    self->snapshot_ids = 0;
+    uint64_t again = ledger_forget_done (self->ledger, self->snapshot, self->snapshot_n);
+    if (again)
+        zp_warn ("the sink has %" PRIu64 " results of batch %016" PRIx64 " but not %" PRIu64
+                 " it had acknowledged (restarted without its --journal, or on one missing"
+                 " records?); they go out again", ack->accepted, self->batch, again);
+}
+
 static int
 s_on_sink (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -411,17 +454,10 @@ s_on_sink (zloop_t *loop, zsock_t *reader, void *arg)
                      (double) (now - self->sink_heard_us) / 1e6);
         self->sink_silent = false;
         self->sink_heard_us = now;
-        if (ack->accepted < self->sink_accepted) {
-            //  Only a sink that lost its results counts backwards.
-            uint64_t again = ledger_forget_done (self->ledger);
-            zp_warn ("the sink has %" PRIu64 " results of batch %016" PRIx64 ", %" PRIu64
-                     " fewer than before (restarted without its --journal?); %" PRIu64
-                     " tasks go out again", ack->accepted, self->batch,
-                     self->sink_accepted - ack->accepted, again);
-        }
-        self->sink_accepted = ack->accepted;
         for (uint32_t i = 0; i < ack->count; i++)
             ledger_acknowledge (self->ledger, zp_msg_ack_id (&message, i), now);
+        if ((ack->flags & ZP_ACK_SNAPSHOT) && !(ack->flags & ZP_ACK_COMPLETE))
+            s_on_snapshot (self, &message);
         if (!self->sink_ready && (ack->flags & ZP_ACK_SNAPSHOT)) {
             self->sink_ready = true;
             self->adopted = true;   //  whatever the sink said, we know our batch now
@@ -1057,5 +1093,6 @@ done:
     zchunk_destroy (&self->out);
     ledger_destroy (&self->ledger);
     free (self->scratch);
+    free (self->snapshot);
     return status;
 }

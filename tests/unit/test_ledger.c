@@ -286,12 +286,30 @@ Test (ledger, a_sink_that_lost_its_results_gets_them_again)
         ledger_acknowledge (ledger, id, 10);
     }
     cr_assert_eq (ledger_done (ledger), 3);
-    cr_assert_eq (ledger_forget_done (ledger), 3);
+    cr_assert_eq (ledger_forget_done (ledger, NULL, 0), 3);
     cr_assert_eq (ledger_pending (ledger), 3);
     ledger_acknowledge (ledger, 1, 20);
     cr_assert_eq (ledger_lease_next (ledger, 2, 1, 30), 0);
     cr_assert_eq (ledger_lease_next (ledger, 2, 2, 30), 2);
     cr_assert_eq (ledger_lease_next (ledger, 2, 3, 30), LEDGER_NONE);
+    s_check_books ();
+}
+
+Test (ledger, only_what_the_sink_no_longer_has_goes_out_again)
+{
+    //  The sink's snapshot names 0 and 2 of the four acknowledged tasks (a
+    //  bitmap of 3 ids); 3 lies beyond it and is kept: only 1 waits again.
+    s_fill (4);
+    for (uint64_t id = 0; id < 4; id++) {
+        cr_assert_eq (ledger_lease_next (ledger, 1, id + 1, 0), id);
+        ledger_acknowledge (ledger, id, 10);
+    }
+    const uint8_t kept [] = { 0x05 };
+    cr_assert_eq (ledger_forget_done (ledger, kept, 3), 1);
+    cr_assert_eq (ledger_done (ledger), 3);
+    cr_assert_eq (ledger_state (ledger, 1), LEDGER_PENDING);
+    cr_assert_eq (ledger_lease_next (ledger, 2, 1, 30), 1);
+    cr_assert_eq (ledger_redelivered (ledger), 1);
     s_check_books ();
 }
 
