@@ -55,6 +55,8 @@
 #define ZP_MAX_ITERATIONS (UINT64_C (1) << 40)
 #define ZP_MAX_RECORDS    (UINT32_C (1) << 20)
 #define ZP_MAX_ACK_IDS    65536
+//  READY capacity a ventilator honours; a larger one is taken as this.
+#define ZP_MAX_CAPACITY   65536
 #define ZP_MAX_ATTEMPTS   100      //  RESULTS attempts, and worker --max-attempts
 
 //  A task reference: which batch, which task.

@@ -43,6 +43,8 @@
 //  A straggler is a task active this much longer than the typical one.
 #define STRAGGLER_FACTOR 1.5
 #define STRAGGLER_MIN_US 50000
+//  What any process may hold before it has finished a task (s_credit).
+#define START_CREDIT 32
 //  Stalled processes whose tasks are copied at once (the rest next time).
 #define MAX_STALLED 64
 //  A worker connection taken as dead is forgotten after this much silence.
@@ -71,6 +73,7 @@ typedef struct {
     uint64_t received;          //  the process's running totals (READY)
     uint64_t finished;
     uint64_t base;              //  received at this connection's first READY
+    uint64_t finished_base;     //  finished then
     uint64_t sent;              //  tasks we sent on this connection
     int64_t last_seen_us;
     int64_t progress_us;        //  its finished count last went up, or it was
@@ -541,10 +544,22 @@ s_holding (const worker_t *worker)
     return held + in_flight;
 }
 
+//  What a process may be sent now: what it asked for (up to the protocol's
+//  ZP_MAX_CAPACITY), but no more than START_CREDIT beyond twice what it
+//  has finished on this connection. Credit grows with work done, in a few
+//  round trips up to what a process of tiny tasks asks for; a peer that
+//  asks for everything and finishes nothing holds START_CREDIT tasks, not
+//  the batch (issue 12).
 static int64_t
 s_credit (const worker_t *worker)
 {
-    return s_active (worker) ? (int64_t) worker->capacity - s_holding (worker) : 0;
+    if (!s_active (worker))
+        return 0;
+    uint64_t allowed = worker->capacity < ZP_MAX_CAPACITY ? worker->capacity : ZP_MAX_CAPACITY;
+    uint64_t earned = START_CREDIT + 2 * (worker->finished - worker->finished_base);
+    if (allowed > earned)
+        allowed = earned;
+    return (int64_t) allowed - s_holding (worker);
 }
 
 //  Send up to count tasks to a process: waiting ones, or with copies,
@@ -669,7 +684,7 @@ s_dispatch_tasks (self_t *self)
         for (worker_t *worker = (worker_t *) zhashx_first (self->workers);
              worker && stalled_n; worker = (worker_t *) zhashx_next (self->workers)) {
             int64_t credit = s_credit (worker);
-            if (credit > 0 && credit == (int64_t) worker->capacity)
+            if (credit > 0 && s_holding (worker) == 0)
                 s_send_tasks (self, worker, (uint64_t) credit, true, min_age, self->stalled,
                               stalled_n);
         }
@@ -731,6 +746,7 @@ s_on_ready (self_t *self, zmq_msg_t *routing_id, zp_msg_t *msg)
         snprintf (worker->key, sizeof worker->key, "%s", key);
         worker->serial = ++self->next_serial;
         worker->base = ready->received;
+        worker->finished_base = ready->finished;
         worker->received = ready->received;
         worker->finished = ready->finished;
         zhashx_insert (self->workers, key, worker);

@@ -191,6 +191,47 @@ done
 stop "$WORKER" 10
 check_eq "rogue vs CURVE: the worker exits 0 on SIGTERM" "$STATUS" 0
 
+# ---------------------------------------------------------------- 1c. greedy
+# A peer that asks for 2^32-1 tasks, keeps what it gets and never finishes
+# any, heartbeating all the while, joins before the real worker: it is sent
+# no more than any process before it has finished something (32 tasks, not
+# the batch), and the batch ends while it still holds them, by copies to the
+# real worker once that one is idle (issue 12: it took all 800 of a batch
+# and kept them until it left). 400 tasks last about 3 s on the two real
+# processes; the greedy one holds on for 40 s; 20 s is the bound.
+tcp_case greedy
+reliability_input "$T_DIR/input.txt" 400
+NG=$(iterations_for 400 2 3)
+start_bg sink "$BIN/sink" -b "$R"
+SINK=$LAST_PID
+start_bg greedy "$ROGUE" greedy "$T" 40
+GREEDY=$LAST_PID
+start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_DIR/input.txt" -N "$NG"
+VENT=$LAST_PID
+if wait_for_line "$T_DIR/ventilator.err" "batch [0-9a-f]+: 400 tasks .* 1 worker process" 20; then
+    ok "greedy: the batch starts with the greedy peer alone"
+else
+    not_ok "greedy: the batch starts with the greedy peer alone"
+    diag_file "$T_DIR/ventilator.err"
+fi
+start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 2
+WORKER=$LAST_PID
+expect_exit "greedy: the ventilator exits 0 within 20 s, the greedy peer still holding" \
+    "$VENT" 20 0
+expect_exit "greedy: the sink exits 0" "$SINK" 15 0
+check_summary "greedy: every result is right" --summary "$T_DIR/sink.out" \
+    --input "$T_DIR/input.txt" --iterations "$NG" --cache "$REF_CACHE"
+got=$(sed -n 's/^tasks //p' "$T_DIR/greedy.out" | tail -n 1)
+if [[ $got =~ ^[0-9]+$ ]] && ((got <= 32)); then
+    ok "greedy: it was sent 32 tasks at most ($got)"
+else
+    not_ok "greedy: it was sent 32 tasks at most"
+    diag "it says it got ${got:-nothing}"
+fi
+stop "$GREEDY" 2
+stop "$WORKER" 10
+check_eq "greedy: the worker exits 0 on SIGTERM" "$STATUS" 0
+
 # ---------------------------------------------------------------- 2. absurd
 
 case_dir absurd

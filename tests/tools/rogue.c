@@ -12,6 +12,14 @@
             which the stage must count as rejected), then "flood N" at the
             end.
 
+        rogue greedy TASK-ENDPOINT SECONDS
+            A greedy worker process: asks the ventilator for 2^32-1 tasks
+            (READY capacity), keeps every task it is sent and never finishes
+            one, heartbeating each second with a HELD list of them all, for
+            SECONDS, and printing "tasks N" (task records received so far,
+            copies included) each time; then leaves (READY LEAVING, handing
+            them all back).
+
         rogue absurd TASK-ENDPOINT RESULT-ENDPOINT SECONDS
             Plays ventilator and sink to a worker: binds both endpoints,
             waits for a READY, sends one task of 2^40 iterations, and prints
@@ -348,6 +356,58 @@ s_absurd (const char *task_endpoint, const char *result_endpoint, int seconds)
     return status;
 }
 
+//  READY of the greedy process: it holds every task it got (held_n of them).
+static void
+s_greedy_ready (zsock_t *sock, uint8_t flags, uint64_t received, const zp_ref_t *held,
+                uint32_t held_n)
+{
+    zp_ready_t ready = {
+        .flags = flags, .pid = 1, .capacity = flags & ZP_READY_LEAVING ? 0 : UINT32_MAX,
+        .received = received, .finished = flags & ZP_READY_LEAVING ? received : 0,
+        .held_n = held_n
+    };
+    strcpy (ready.host, "greedy");
+    strcpy (ready.engine, "none");
+    zp_ready_encode (s_buf, &ready, held);
+    s_send (sock, zchunk_data (s_buf), zchunk_size (s_buf), 0);
+}
+
+static int
+s_greedy (const char *endpoint, int seconds)
+{
+    zsock_t *sock = s_dealer (endpoint);
+    zp_ref_t *held = (zp_ref_t *) calloc (ZP_MAX_RECORDS, sizeof (zp_ref_t));
+    uint32_t held_n = 0;
+    s_greedy_ready (sock, ZP_READY_HELD, 0, held, 0);
+    int64_t deadline = zp_mono_us () + (int64_t) seconds * 1000000;
+    int64_t heartbeat = zp_mono_us () + 1000000;
+    zpoller_t *poller = zpoller_new (sock, NULL);
+    while (zp_mono_us () < deadline && !zsys_interrupted) {
+        if (zpoller_wait (poller, 100) == sock) {
+            zmsg_t *msg = zmsg_recv (sock);
+            zframe_t *body = msg ? zmsg_first (msg) : NULL;
+            zp_msg_t decoded;
+            zp_task_t task;
+            if (body && zp_msg_decode (zframe_data (body), zframe_size (body), &decoded, NULL) == 0
+            &&  decoded.type == ZP_TASKS)
+                while (zp_msg_next_task (&decoded, &task) && held_n < ZP_MAX_RECORDS)
+                    held [held_n++] = (zp_ref_t) { decoded.u.tasks.batch, task.task };
+            zmsg_destroy (&msg);
+        }
+        if (zp_mono_us () >= heartbeat) {
+            s_greedy_ready (sock, ZP_READY_HELD, held_n, held, held_n);
+            printf ("tasks %u\n", held_n);
+            fflush (stdout);
+            heartbeat += 1000000;
+        }
+    }
+    s_greedy_ready (sock, ZP_READY_LEAVING, held_n, held, held_n);
+    zpoller_destroy (&poller);
+    zsock_destroy (&sock);
+    free (held);
+    return 0;
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -357,10 +417,14 @@ main (int argc, char *argv [])
     if (argc == 5 && streq (argv [1], "attack"))
         status = s_attack (argv [2], streq (argv [3], "sink"), (int) strtol (argv [4], NULL, 10));
     else
+    if (argc == 4 && streq (argv [1], "greedy"))
+        status = s_greedy (argv [2], (int) strtol (argv [3], NULL, 10));
+    else
     if (argc == 5 && streq (argv [1], "absurd"))
         status = s_absurd (argv [2], argv [3], (int) strtol (argv [4], NULL, 10));
     else
         fprintf (stderr, "usage: rogue attack ENDPOINT ventilator|sink SECONDS\n"
+                         "       rogue greedy TASK-ENDPOINT SECONDS\n"
                          "       rogue absurd TASK-ENDPOINT RESULT-ENDPOINT SECONDS\n");
     zchunk_destroy (&s_buf);
     return status;
