@@ -71,6 +71,10 @@ int
 //  epoch with microsecond resolution (reports).
 int64_t
     zp_mono_us (void);
+//  CPU time of the calling thread, microseconds (measurements on a shared
+//  machine: the others' load costs cache and frequency, not time slices).
+int64_t
+    zp_cpu_us (void);
 double
     zp_wall_s (void);
 

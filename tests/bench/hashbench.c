@@ -25,18 +25,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "zp_hash.h"
+#include "zp_util.h"
 
-//  CPU time of this thread, not wall time: on a shared machine the other
-//  processes' load then costs us cache and frequency, not whole time slices.
+//  CPU time of this thread, not wall time (zp_cpu_us), in seconds.
 static double
 s_now (void)
 {
-    struct timespec ts;
-    clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+    return (double) zp_cpu_us () / 1e6;
 }
 
 static void

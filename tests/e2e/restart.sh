@@ -164,19 +164,8 @@ stop_worker "sink stopped" "$WORKER"
 # announced), the sink is killed and a new one started on the journal half
 # a second later. The ventilator exits 0 and the new sink's summary is right.
 restart_at() {
-    local label=$2 count=$3 ticks=400
-    tcp_case "$1"
-    J=$T_DIR/journal.ndjson
-    start_bg sink1 "$BIN/sink" -b "$R" --journal "$J"
-    SINK=$LAST_PID
-    start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 2
-    WORKER=$LAST_PID
-    start_batch ventilator "$INPUT" -N "$N" --min-workers 2
-    # Polled every 50 ms for at most 20 s (the batch lasts about 4).
-    until (($(journaled "$J") >= count)); do
-        ((ticks-- > 0)) || break
-        sleep 0.05
-    done
+    local label=$2
+    journaled_run "$1" "$3"
     { kill -KILL "$SINK"; wait_pid "$SINK" 5; } 2>/dev/null
     diag "$label: killed with $(journaled "$J") of 600 results journaled"
     sleep 0.5
@@ -191,6 +180,25 @@ restart_at() {
 # journaled JOURNAL: how many results it holds.
 journaled() {
     jq -r 'select(.type == "result") | .task' "$1" 2>/dev/null | wc -l
+}
+
+# journaled_run NAME COUNT: case NAME, the sink sink1 on the journal J, a
+# worker of two processes and the ventilator on the 600 lines; back once J
+# holds COUNT results (polled every 50 ms for at most 20 s; the batch lasts
+# about 4).
+journaled_run() {
+    local ticks=400
+    tcp_case "$1"
+    J=$T_DIR/journal.ndjson
+    start_bg sink1 "$BIN/sink" -b "$R" --journal "$J"
+    SINK=$LAST_PID
+    start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 2
+    WORKER=$LAST_PID
+    start_batch ventilator "$INPUT" -N "$N" --min-workers 2
+    until (($(journaled "$J") >= $2)); do
+        ((ticks-- > 0)) || break
+        sleep 0.05
+    done
 }
 
 restart_at restart-announced "when the batch is announced" 0
@@ -261,18 +269,8 @@ paused_ventilator "sink done while the ventilator is paused" finished
 # ids of the sink's snapshot (issue 12: it went by the count and waited
 # for ever).
 lost_acknowledged() {
-    local label=$2 mode=$3 ticks=400 had
-    tcp_case "$1"
-    J=$T_DIR/journal.ndjson
-    start_bg sink1 "$BIN/sink" -b "$R" --journal "$J"
-    SINK=$LAST_PID
-    start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 2
-    WORKER=$LAST_PID
-    start_batch ventilator "$INPUT" -N "$N" --min-workers 2
-    until (($(journaled "$J") >= 100)); do
-        ((ticks-- > 0)) || break
-        sleep 0.05
-    done
+    local label=$2 mode=$3 had
+    journaled_run "$1" 100
     kill -STOP "$VENT"
     { kill -KILL "$SINK"; wait_pid "$SINK" 5; } 2>/dev/null
     had=$(journaled "$J")

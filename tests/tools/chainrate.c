@@ -25,16 +25,6 @@
 #include "zp_util.h"
 
 #include <stdlib.h>
-#include <time.h>
-
-//  This thread's CPU time, microseconds.
-static int64_t
-s_cpu_us (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 //  Steps per engine run: short enough to stop near the deadline, long
 //  enough that the clock read costs nothing.
@@ -69,11 +59,11 @@ main (int argc, char *argv [])
     //  misses are not the rate.
     zp_engine_run (engine, SLICE);
     uint64_t steps = 0;
-    int64_t start = s_cpu_us (), deadline = start + ms * 1000, now;
+    int64_t start = zp_cpu_us (), deadline = start + ms * 1000, now;
     do {
         zp_engine_run (engine, SLICE);
         steps += SLICE;
-    } while ((now = s_cpu_us ()) < deadline);
+    } while ((now = zp_cpu_us ()) < deadline);
     printf ("%zu %.0f\n", zp_engine_lanes (engine), (double) steps * 1e6 / (double) (now - start));
     zp_engine_destroy (&engine);
     return 0;
