@@ -8,6 +8,8 @@
 # prints the settings in effect as a config section: keys set by the file or
 # the command line, the others commented out at their defaults.
 
+# It checks the worker's options as given, --engine among them: never forced.
+E2E_OWN_OPTIONS=1
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_bins

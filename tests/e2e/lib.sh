@@ -381,8 +381,11 @@ free_ports() {
 # suite's own default (a suite sets E2E_ENGINE before sourcing this file),
 # or auto, the fastest this CPU has. For any engine but auto, $BIN is a
 # directory of this suite's own in which `worker` is `worker --engine ENGINE`
-# (exec'd: same PID, same name), the other stages the real ones.
+# (exec'd: same PID, same name), the other stages the real ones. A suite
+# that checks the worker's own options (--engine among them) sets
+# E2E_OWN_OPTIONS=1 before sourcing this file and gets the real worker.
 ENGINE=${ZP_E2E_ENGINE:-${E2E_ENGINE:-auto}}
+[[ -n ${E2E_OWN_OPTIONS:-} ]] && ENGINE=auto
 if [[ $ENGINE != auto ]]; then
     T_BIN=$T_OUT/bin
     mkdir -p "$T_BIN"
