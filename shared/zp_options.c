@@ -86,6 +86,26 @@ s_find_returned (zp_options_t *self, int opt)
     return NULL;
 }
 
+//  True if text is one of this stage's options as a command line spells
+//  it ("--verbose", "--ventilator=...", "-q"): given as the value of an
+//  option before it, it is almost surely a forgotten value (issue 15:
+//  `worker -v --verbose` took --verbose as the ventilator's endpoint).
+static bool
+s_is_option (zp_options_t *self, const char *text)
+{
+    const zp_option_t *table = self->spec->options;
+    for (size_t index = 0; index < self->count; index++) {
+        size_t length = strlen (table [index].name);
+        if (text [0] == '-' && text [1] == '-' && strncmp (text + 2, table [index].name, length) == 0
+        &&  (text [2 + length] == 0 || text [2 + length] == '='))
+            return true;
+        if (table [index].letter && text [0] == '-' && text [1] == table [index].letter
+        &&  text [2] == 0)
+            return true;
+    }
+    return false;
+}
+
 bool
 zp_options_given (zp_options_t *self, const char *name)
 {
@@ -602,6 +622,12 @@ zp_options_parse (zp_options_t *self, int argc, char *argv [], int *exit_code)
             printf ("%s (zpipe) %s\n", self->spec->stage, ZP_VERSION);
             *exit_code = 0;
         }
+        else
+        if (optarg && (option->kind == ZP_OPT_STRING || option->kind == ZP_OPT_LIST)
+        &&  optarg == argv [optind - 1] && s_is_option (self, optarg))
+            *exit_code = zp_usage_error ("--%s needs a value, and '%s' is an option: give"
+                                         " --%s its value first", option->name, optarg,
+                                         option->name);
         else
         if (option->kind != ZP_OPT_PRINT
         &&  s_apply (self, option, optarg ? optarg : "", S_FROM_COMMAND_LINE))

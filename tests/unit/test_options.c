@@ -230,6 +230,8 @@ Test (options, bad_command_lines_are_usage_errors, .init = cr_redirect_stderr)
         { "--nope", NULL },
         { "--count", NULL },
         { "stray", NULL },
+        { "--bind", "--verbose", NULL },
+        { "-b", "-q", NULL },
     };
     for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
         const char *argv [5] = { "sink" };
@@ -248,7 +250,25 @@ Test (options, bad_command_lines_are_usage_errors, .init = cr_redirect_stderr)
         "sink: --bind: needs a value (see 'sink --help')\n"
         "sink: unknown option '--nope' (see 'sink --help')\n"
         "sink: option '--count' needs a value (see 'sink --help')\n"
-        "sink: unexpected argument 'stray' (see 'sink --help')\n");
+        "sink: unexpected argument 'stray' (see 'sink --help')\n"
+        "sink: --bind needs a value, and '--verbose' is an option: give --bind its value"
+        " first (see 'sink --help')\n"
+        "sink: --bind needs a value, and '-q' is an option: give --bind its value"
+        " first (see 'sink --help')\n");
+}
+
+//  An option's value that only looks like an option is taken as written.
+Test (options, a_value_given_with_equals_is_taken_as_it_is)
+{
+    const char *argv [] = { "sink", "--bind=--verbose", NULL };
+    zp_options_t *parser;
+    cr_expect_eq (s_parse (&parser, argv), -1);
+    cr_expect_str_eq (s_settings.bind, "--verbose");
+    zp_options_destroy (&parser);
+    const char *other [] = { "sink", "-b", "-x", NULL };
+    cr_expect_eq (s_parse (&parser, other), -1);
+    cr_expect_str_eq (s_settings.bind, "-x");
+    zp_options_destroy (&parser);
 }
 
 //  Each bad file: exit 78 and one line naming the file, the line, the key.
