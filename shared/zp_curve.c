@@ -245,6 +245,13 @@ static int
 s_load_own (zp_curve_t *self, const char *path)
 {
     const char *reason;
+    size_t length = strlen (path);
+    if (length > 7 && streq (path + length - 7, "_secret")) {
+        zp_error ("--curve-cert: %s is the secret half: pass %.*s, the public"
+                  " certificate (its secret is read from beside it)", path,
+                  (int) (length - 7), path);
+        return -1;
+    }
     if (zp_curve_read (path, self->public_txt, NULL, &reason)) {
         zp_error ("--curve-cert: %s: %s", path, reason);
         return -1;

@@ -103,6 +103,9 @@ refused 78 'junk\.cert: not a certificate' "sink --curve-cert of a file that is 
 cp "$K/sink.cert" "$T_DIR/nosecret.cert"
 refused 78 'nosecret\.cert_secret' "sink --curve-cert without the secret beside it" \
     sink -b "$R" --curve-cert "$T_DIR/nosecret.cert" --curve-allow "$T_DIR/allow"
+refused 78 'sink\.cert_secret is the secret half: pass .*/sink\.cert, the public' \
+    "sink --curve-cert of the secret half" \
+    sink -b "$R" --curve-cert "$K/sink.cert_secret" --curve-allow "$T_DIR/allow"
 cp "$K/sink.cert" "$T_DIR/open.cert"
 cp "$K/sink.cert_secret" "$T_DIR/open.cert_secret"
 chmod 644 "$T_DIR/open.cert_secret"
