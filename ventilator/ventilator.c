@@ -1037,6 +1037,7 @@ ventilator_run (const ventilator_config_t *config)
     if (zp_curve_client (config->curve, self->dealer, ZP_CURVE_TO_SINK, config->sink, &status)
     ||  zp_attach (self->dealer, config->sink, false, &status))
         goto done;
+    zp_info ("handing out tasks at %s; the sink is at %s", config->bind, config->sink);
 
     status = s_open_input (self);
     if (status)
