@@ -104,16 +104,23 @@ exec_new (const char *command, bool persistent, uint64_t timeout_s, atomic_bool 
     size_t count = 0;
     while (environ && environ [count])
         count++;
-    self->envp = (char **) calloc (count + 3, sizeof (char *));
+    self->envp = (char **) calloc (count + 4, sizeof (char *));
     if (!self->command || !self->envp) {
         exec_destroy (&self);
         return NULL;
     }
     size_t kept = 0;
+    bool python_set = false;
     for (size_t i = 0; i < count; i++)
         if (strncmp (environ [i], "ZPIPE_TASK=", 11) != 0
-        &&  strncmp (environ [i], "ZPIPE_ITERATIONS=", 17) != 0)
+        &&  strncmp (environ [i], "ZPIPE_ITERATIONS=", 17) != 0) {
+            python_set |= strncmp (environ [i], "PYTHONUNBUFFERED=", 17) == 0;
             self->envp [kept++] = environ [i];
+        }
+    //  Python buffers its stdout on a pipe: a persistent Python command
+    //  would never answer (issue 15). Unless the user said otherwise.
+    if (!python_set)
+        self->envp [kept++] = (char *) "PYTHONUNBUFFERED=1";
     self->envp_ours = kept;
     self->envp [kept] = self->task_var;
     self->envp [kept + 1] = self->iterations_var;
@@ -442,8 +449,9 @@ s_run_persistent (exec_t *self, zpipe_task_t *task)
     else
         s_kill (self);
     if (rc == 1)
-        snprintf (self->error, sizeof self->error, "timed out after %" PRIu64 " s",
-                  self->timeout_s);
+        snprintf (self->error, sizeof self->error, "timed out after %" PRIu64 " s with no"
+                  " line back: a persistent command must flush each answer line (stdbuf"
+                  " -oL, fflush; Python gets PYTHONUNBUFFERED=1)", self->timeout_s);
     else
     if (rc == 2)
         s_fail (self, "output larger than %s without a newline", "64 MiB");

@@ -138,6 +138,37 @@ Test (handler, exec_per_task)
     exec_destroy (&exec);
 }
 
+//  A persistent Python command that does not flush its stdout answers all
+//  the same: commands get PYTHONUNBUFFERED=1 (it timed out before).
+Test (handler, exec_persistent_python_unflushed)
+{
+    signal (SIGPIPE, SIG_IGN);
+    atomic_init (&s_stop, false);
+    unsetenv ("PYTHONUNBUFFERED");
+    exec_t *exec = exec_new ("exec python3 -c 'import sys\nfor line in sys.stdin:"
+                             " print(line.strip().upper())'", true, 5, &s_stop, NULL);
+    for (int i = 0; i < 2; i++) {
+        zpipe_task_t task = s_task (i ? "def" : "abc");
+        cr_assert_eq (exec_run (exec, &task), 0, "%s", task.error ? task.error : "");
+        cr_assert_eq (task.output_size, 3);
+        cr_assert_eq (memcmp (task.output, i ? "DEF" : "ABC", 3), 0);
+    }
+    exec_destroy (&exec);
+}
+
+//  One that never answers fails with a reason that says to flush.
+Test (handler, exec_persistent_silent_says_flush)
+{
+    signal (SIGPIPE, SIG_IGN);
+    atomic_init (&s_stop, false);
+    exec_t *exec = exec_new ("cat >/dev/null", true, 1, &s_stop, NULL);
+    zpipe_task_t task = s_task ("x");
+    cr_assert_eq (exec_run (exec, &task), -1);
+    cr_assert (strstr (task.error, "timed out after 1 s with no line back")
+               && strstr (task.error, "flush"), "%s", task.error);
+    exec_destroy (&exec);
+}
+
 Test (handler, exec_timeout)
 {
     signal (SIGPIPE, SIG_IGN);
