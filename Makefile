@@ -89,6 +89,7 @@ $(BIN)/zpipe-keygen: $(B)/keygen/main.o
 
 # A unit test of a stage's class names its object here and links it too.
 $(B)/tests/test_ledger: $(B)/ventilator/ledger.o
+$(B)/tests/test_core: $(B)/ventilator/core.o $(B)/ventilator/ledger.o
 $(B)/tests/test_journal: $(B)/sink/journal.o $(B)/sink/batch.o
 $(B)/tests/test_stats: $(B)/sink/stats.o $(B)/sink/observe.o
 $(B)/tests/test_stream: $(B)/sink/batch.o
