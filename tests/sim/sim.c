@@ -95,6 +95,7 @@ s_rand (void)
 static int64_t
 s_range (int64_t lo, int64_t hi)
 {
+    assert (hi >= lo);
     return lo + (int64_t) (s_rand () % (uint64_t) (hi - lo + 1));
 }
 
@@ -241,11 +242,8 @@ typedef struct {
 } proc_t;
 
 typedef struct {
-    bool alive;
     uint64_t gen;
-    int fsync_second;
     uint64_t batch;             //  the batch it knows, 0 if none
-    bool total_known;
     uint64_t total;
     uint8_t have [MAX_TASKS];
     uint64_t accepted, duplicates, wrong;
@@ -253,13 +251,16 @@ typedef struct {
     size_t journal_n, synced_n;
     uint64_t pending [MAX_TASKS];
     size_t pending_n;
-    bool answered;              //  the link epoch below has had its SNAPSHOT
     uint64_t answered_epoch, reply_epoch;
-    bool ack_timer, complete, closed;
     int64_t complete_until;
-    bool refuses;               //  out of descriptors: no new connections
     uint64_t finished_batches [16];
     size_t finished_n;
+    int fsync_second;
+    bool alive;
+    bool total_known;
+    bool answered;              //  the link epoch above has had its SNAPSHOT
+    bool ack_timer, complete, closed;
+    bool refuses;               //  out of descriptors: no new connections
 } sink_t;
 
 typedef struct {
@@ -278,40 +279,40 @@ typedef struct {
 
 typedef struct {
     uint64_t seed;
-    bool trace, verbose;
     //  the shape of the run
     size_t tasks;
     int64_t duration [MAX_TASKS];
-    int procs;
     int64_t host_ppm [4];
     uint64_t iterations;
     int64_t task_timeout_us;
-    bool ready_at_heartbeat;    //  the worker before issue 12's fix 6
     //  what happened
-    int faults;
     int64_t healed_at;          //  when the last fault ended
     int64_t bound;
-    bool greedy;
     int64_t now;
     queue_t queue;
     link_t link [LINKS];
     proc_t proc [MAX_PROCS];
     int64_t paused_until [2 + MAX_PROCS];
     uint64_t pause_gen [2 + MAX_PROCS];
-    bool partitioned [4];       //  a host cut off from both servers
     sink_t sink;
     vent_t vent;
     zchunk_t *buf;
     violation_t violation;
-    bool violated;
     uint64_t sends;             //  task copies sent in all
-    int warnings;               //  core log lines at WARN or ERROR
     char logs [32][200];        //  the core's first log lines, for scenarios
     size_t logs_n;
     int64_t done_at;
-    bool summary_written;       //  a sink wrote the batch's complete summary
     int64_t could_start_at;     //  the sink and a worker first connected
     int64_t first_send_at;      //  the first TASKS went
+    int procs;
+    int faults;
+    int warnings;               //  core log lines at WARN or ERROR
+    bool trace, verbose;
+    bool ready_at_heartbeat;    //  the worker before issue 12's fix 6
+    bool greedy;
+    bool partitioned [4];       //  a host cut off from both servers
+    bool violated;
+    bool summary_written;       //  a sink wrote the batch's complete summary
 } world_t;
 
 static world_t *W;
@@ -807,8 +808,8 @@ s_sink_on_results (zp_msg_t *msg)
         char input [64], value [17];
         int size = snprintf (input, sizeof input, "t%" PRIu64 "-%" PRIu64, W->seed, result.task);
         s_expected ((const uint8_t *) input, (size_t) size, value);
-        if (result.input_size != (size_t) size || memcmp (result.input, input, (size_t) size)
-        ||  result.output_size != 16 || memcmp (result.output, value, 16)) {
+        if (result.input_size != (size_t) size || memcmp (result.input, input, (size_t) size) != 0
+        ||  result.output_size != 16 || memcmp (result.output, value, 16) != 0) {
             s->wrong++;
             s_violate ("the sink got a wrong result for task %" PRIu64, result.task);
             continue;
@@ -1264,7 +1265,7 @@ s_world_destroy (void)
 {
     while (W->queue.size) {
         event_t ev = s_pop (&W->queue);
-        free (ev.data);
+        free (ev.data);         //  NOLINT(clang-analyzer-unix.Malloc): each event owns its data once
     }
     free (W->queue.heap);
     for (int link = 0; link < LINKS; link++)
@@ -1460,7 +1461,7 @@ s_run (void)
         event_t ev = s_pop (&W->queue);
         W->now = ev.at;
         s_step (&ev);
-        free (ev.data);
+        free (ev.data);         //  NOLINT(clang-analyzer-unix.Malloc): each event owns its data once
     }
     if (W->violated)
         return false;
@@ -1722,22 +1723,25 @@ main (int argc, char *argv [])
     for (int i = 1; i < argc; i++) {
         const char *arg = argv [i];
         const char *value = i + 1 < argc ? argv [i + 1] : NULL;
-        if (!strcmp (arg, "--seeds") && value) {
-            if (sscanf (value, "%" SCNu64 "-%" SCNu64, &first, &last) != 2 || last < first) {
+        if (streq (arg, "--seeds") && value) {
+            char *end;
+            first = strtoull (value, &end, 10);
+            last = *end == '-' ? strtoull (end + 1, &end, 10) : 0;
+            if (*end || last < first) {
                 fprintf (stderr, "sim: --seeds takes A-B, A <= B\n");
                 return 64;
             }
             i++;
         }
         else
-        if (!strcmp (arg, "--seed") && value) {
+        if (streq (arg, "--seed") && value) {
             one = strtoull (value, NULL, 10);
             single = true;
             i++;
         }
         else
-        if (!strcmp (arg, "--jobs") && value) {
-            jobs = atoi (value);
+        if (streq (arg, "--jobs") && value) {
+            jobs = (int) strtol (value, NULL, 10);
             if (jobs < 1 || jobs > 64) {
                 fprintf (stderr, "sim: --jobs takes 1 to 64\n");
                 return 64;
@@ -1745,27 +1749,27 @@ main (int argc, char *argv [])
             i++;
         }
         else
-        if (!strcmp (arg, "--scenario") && value) {
+        if (streq (arg, "--scenario") && value) {
             scenario = value;
             i++;
         }
         else
-        if (!strcmp (arg, "--trace"))
+        if (streq (arg, "--trace"))
             trace = true;
         else
-        if (!strcmp (arg, "--verbose"))
+        if (streq (arg, "--verbose"))
             verbose = trace = true;
         else
-        if (!strcmp (arg, "--ready-at-heartbeat"))
+        if (streq (arg, "--ready-at-heartbeat"))
             old_worker = true;
         else
-        if (!strcmp (arg, "--list")) {
+        if (streq (arg, "--list")) {
             for (size_t s = 0; s < SCENARIOS; s++)
                 printf ("%-22s %s\n", scenarios [s].name, scenarios [s].what);
             return 0;
         }
         else
-        if (!strcmp (arg, "--help") || !strcmp (arg, "-h")) {
+        if (streq (arg, "--help") || streq (arg, "-h")) {
             s_usage (stdout);
             return 0;
         }
@@ -1781,7 +1785,7 @@ main (int argc, char *argv [])
     if (scenario) {
         int failed = 0, ran = 0;
         for (size_t s = 0; s < SCENARIOS; s++) {
-            if (strcmp (scenario, "all") && strcmp (scenario, scenarios [s].name))
+            if (!streq (scenario, "all") && !streq (scenario, scenarios [s].name))
                 continue;
             ran++;
             s_world_new (1, trace);
