@@ -48,11 +48,11 @@ $(B)/shared/%_avx2.o:   EXTRA := -mavx2 -mbmi2
 $(B)/shared/%_avx512.o: EXTRA := -mavx512f -mavx512vl -mavx512bw -mbmi2
 
 .PHONY: all run test check fuzz deps clean install uninstall tests install-systemd \
-        uninstall-systemd examples soak-pause
+        uninstall-systemd examples soak-pause soak bench sim
 all: $(BINS)
 
 # Everything `scripts/run-tests` runs needs: the stages, unit tests, tools.
-tests: $(BINS) $(UNIT_BINS) $(TOOL_BINS) $(EXAMPLES) $(TEST_HANDLERS)
+tests: $(BINS) $(UNIT_BINS) $(TOOL_BINS) $(EXAMPLES) $(TEST_HANDLERS) $(B)/sim/sim
 
 # Example handler libraries (README, "Your own code in the worker").
 examples: $(EXAMPLES)
@@ -109,6 +109,17 @@ $(B)/tests/test_batch: tests/unit/test_batch.c $(B)/sink/batch.o $(SHARED_OBJ) M
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(B)/sink/batch.o $(SHARED_OBJ) \
 	    $(LDLIBS) -lcriterion
+
+# The fault simulator (tests/sim/): the ventilator's core on a simulated
+# cluster. `make sim SEEDS=1000000` for a long run; `make test` runs 10,000.
+$(B)/sim/sim: tests/sim/sim.c $(B)/ventilator/core.o $(B)/ventilator/ledger.o $(SHARED_OBJ) \
+              Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(LDLIBS)
+
+SEEDS ?= 1000000
+sim: $(B)/sim/sim
+	@$(B)/sim/sim --seeds 0-$$(($(SEEDS) - 1)) --jobs $$(nproc)
 
 $(B)/bench/%: tests/bench/%.c $(SHARED_OBJ) Makefile
 	@mkdir -p $(dir $@)

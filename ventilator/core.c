@@ -27,6 +27,10 @@
 //  A straggler is a task active this much longer than the typical one.
 #define STRAGGLER_FACTOR 1.5
 #define STRAGGLER_MIN_US 50000
+//  Before any result has come back there is no typical task: then only a
+//  holder that runs none of what it holds is copied, once it has been so
+//  for this long (three heartbeats: it had its chances to say otherwise).
+#define STRAGGLER_IDLE_US 3000000
 //  Stalled processes whose tasks are copied at once (the rest next time).
 #define MAX_STALLED 64
 //  The "waiting for" line comes after this long without a start.
@@ -52,6 +56,7 @@ typedef struct {
     int64_t last_seen_us;
     int64_t progress_us;        //  its finished count last went up, or it was
                                 //  sent work while it held none
+    bool idle;                  //  its last HELD list: holds tasks, runs none
     bool lost;                  //  taken as dead; taken back if it speaks
     bool draining;              //  stopping: no more tasks for it
     int64_t quarantine_us;      //  no tasks for it until then
@@ -441,14 +446,16 @@ s_send_tasks (vcore_t *self, worker_t *worker, uint64_t count, bool copies, int6
 }
 
 //  The processes that hold tasks and have finished none since before
-//  since_us, into self->stalled. Returns how many.
+//  since_us (with idle_only, those that also said they run none), into
+//  self->stalled. Returns how many.
 static size_t
-s_stalled (vcore_t *self, int64_t since_us)
+s_stalled (vcore_t *self, int64_t since_us, bool idle_only)
 {
     size_t count = 0;
     for (worker_t *worker = (worker_t *) zhashx_first (self->workers);
          worker && count < MAX_STALLED; worker = (worker_t *) zhashx_next (self->workers))
-        if (!worker->lost && s_holding (worker) > 0 && worker->progress_us < since_us)
+        if (!worker->lost && s_holding (worker) > 0 && worker->progress_us < since_us
+        &&  (worker->idle || !idle_only))
             self->stalled [count++] = worker->serial;
     return count;
 }
@@ -507,10 +514,16 @@ vcore_dispatch (vcore_t *self, int64_t now_us)
     //  And only tasks of a holder that has stalled (finished nothing for as
     //  long): one that goes on finishing tasks gets to the rest as soon as
     //  a copy would, and in a clean run nothing is sent twice (issue 12).
+    //  Before the first result there is no typical task to judge a holder
+    //  by; then only one that runs none of its tasks is copied (a peer that
+    //  took a small batch to sit on it, found by tests/sim), not one that
+    //  may only have long tasks.
     int64_t typical = ledger_typical_us (self->ledger);
-    if (ledger_pending (self->ledger) == 0 && ledger_active (self->ledger) && typical > 0) {
-        int64_t min_age = (int64_t) ((double) typical * STRAGGLER_FACTOR) + STRAGGLER_MIN_US;
-        size_t stalled_n = s_stalled (self, self->now - min_age);
+    if (ledger_pending (self->ledger) == 0 && ledger_active (self->ledger)) {
+        int64_t min_age = typical
+                        ? (int64_t) ((double) typical * STRAGGLER_FACTOR) + STRAGGLER_MIN_US
+                        : STRAGGLER_IDLE_US;
+        size_t stalled_n = s_stalled (self, self->now - min_age, typical == 0);
         for (worker_t *worker = (worker_t *) zhashx_first (self->workers);
              worker && stalled_n; worker = (worker_t *) zhashx_next (self->workers)) {
             int64_t credit = s_credit (self, worker);
@@ -620,6 +633,7 @@ s_on_ready (vcore_t *self, const uint8_t *id, size_t id_size, zp_msg_t *msg)
         return;
     }
     if (ready->flags & ZP_READY_HELD) {
+        worker->idle = ready->held_n > 0 && ready->running == 0;
         size_t count = s_held_ids (self, msg);
         if (self->config.resume && !self->adopted) {
             //  Until the sink says which batch we continue, keep the list

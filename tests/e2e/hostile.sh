@@ -232,6 +232,40 @@ stop "$GREEDY" 2
 stop "$WORKER" 10
 check_eq "greedy: the worker exits 0 on SIGTERM" "$STATUS" 0
 
+# ---------------------------------------------------------------- 1d. greedy, small batch
+# The same peer alone at the start of a batch smaller than its start
+# credit: it takes all 20 tasks, and no result has come back yet to say
+# how long a task takes. Found by the simulator (tests/sim, seed 587): the
+# batch waited until the peer left, or for --task-timeout. Now a holder that
+# runs none of what it holds (its HELD list says `running` 0) for 3 s is
+# copied to the idle real worker. The greedy peer holds on for 40 s; the
+# batch must end within 20 s.
+tcp_case greedy-small
+reliability_input "$T_DIR/input.txt" 20
+NG=$(iterations_for 20 2 1)
+start_bg sink "$BIN/sink" -b "$R"
+SINK=$LAST_PID
+start_bg greedy "$ROGUE" greedy "$T" 40
+GREEDY=$LAST_PID
+start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_DIR/input.txt" -N "$NG"
+VENT=$LAST_PID
+if wait_for_line "$T_DIR/ventilator.err" "batch [0-9a-f]+: 20 tasks .* 1 worker process" 20; then
+    ok "greedy-small: the batch starts with the greedy peer alone"
+else
+    not_ok "greedy-small: the batch starts with the greedy peer alone"
+    diag_file "$T_DIR/ventilator.err"
+fi
+start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 2
+WORKER=$LAST_PID
+expect_exit "greedy-small: the ventilator exits 0 within 20 s, the greedy peer holding all 20" \
+    "$VENT" 20 0
+expect_exit "greedy-small: the sink exits 0" "$SINK" 15 0
+check_summary "greedy-small: every result is right" --summary "$T_DIR/sink.out" \
+    --input "$T_DIR/input.txt" --iterations "$NG" --cache "$REF_CACHE"
+stop "$GREEDY" 2
+stop "$WORKER" 10
+check_eq "greedy-small: the worker exits 0 on SIGTERM" "$STATUS" 0
+
 # ---------------------------------------------------------------- 2. absurd
 
 case_dir absurd
