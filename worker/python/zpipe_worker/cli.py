@@ -24,6 +24,7 @@ The function takes the task's input (bytes) and returns bytes or str; if it has 
 parameter named `iterations` it gets the task's iterations too. An exception fails
 that task, with its message as the reason."""
 
+PROG = "python3 -m zpipe_worker"
 EPILOG = """\
 examples:
   python3 -m zpipe_worker --function sha512-chain
@@ -50,9 +51,9 @@ def _bounded(name, low, high):
     return parse
 
 
-def parse_args(argv):
+def parse_args(argv, prog=PROG):
     cores = os.cpu_count() or 1
-    parser = Parser(prog="python3 -m zpipe_worker", description=DESCRIPTION, epilog=EPILOG,
+    parser = Parser(prog=prog, description=DESCRIPTION, epilog=EPILOG.replace(PROG, prog),
                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--ventilator", default="tcp://localhost:5557",
                         metavar="ENDPOINT",
@@ -101,8 +102,8 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    config = parse_args(sys.argv[1:] if argv is None else argv)
+def main(argv=None, prog=PROG) -> int:
+    config = parse_args(sys.argv[1:] if argv is None else argv, prog)
     log.init(config.verbosity)
     # The user's code is imported once, here, before any fork: an error says so
     # before any process starts, and every process inherits the module.
