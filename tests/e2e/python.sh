@@ -6,7 +6,8 @@
 #     endpoint it can't use, each with the C worker's exit status;
 #  2. the built-in sha512-chain on the awkward corpus (NUL, invalid UTF-8, a
 #     100 KB line) on 2 processes: every hash right against hashlib
-#     (tests/ref/check.py), and the checks every complete run gets;
+#     (tests/ref/check.py), and the checks every complete run gets; the
+#     README's example (docs/examples/seed_chain.py) run by the launcher;
 #  3. a user's --function: bytes or str out, the task's iterations passed in,
 #     an exception (or a wrong return type) fails that task with its message
 #     (one function that does what each line asks);
@@ -251,6 +252,26 @@ else
     not_ok "chain: the ventilator took every READY (engine python/sha512-chain)"
     diag_file "$T_DIR/ventilator.err"
 fi
+
+# The README's example, run as it says: the seed's hashing as a user's
+# function (docs/examples/seed_chain.py), from its directory, by the launcher.
+tcp_case seed-example
+reliability_input "$T_OUT/seed.txt" 20
+start_bg sink "$BIN/sink" -b "$R"
+SINK=$LAST_PID
+cd "$E2E_ROOT/docs/examples" || exit 1
+ZPIPE_PYTHON=$PY start_bg worker "$PKG/zpipe-worker-py" --function seed_chain:chain -p 2 \
+    -v "$T" -s "$R"
+WORKER=$LAST_PID
+cd - >/dev/null || exit 1
+sleep 0.3
+start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_OUT/seed.txt" -N 1000
+VENT=$LAST_PID
+expect_exit "seed example: ventilator exits 0" "$VENT" "$WAIT" 0
+expect_exit "seed example: sink exits 0 after the batch" "$SINK" 15 0
+check_summary "seed example: docs/examples/seed_chain.py's hashes are hashlib's, checked as the C worker's" \
+    --summary "$T_DIR/sink.out" --input "$T_OUT/seed.txt" --iterations 1000 --cache "$REF_CACHE"
+stop_worker "seed example"
 
 # ---------------------------------------------------------------- 3. functions
 
