@@ -13,7 +13,8 @@
 #     (one function that does what each line asks);
 #  4. -p 3: three processes, each gets tasks;
 #  5. SIGTERM mid-batch: the process hands back what it has not started,
-#     finishes what it runs, leaves, exits 0; nothing is done twice;
+#     finishes what it runs, leaves, exits 0; nothing is done twice; one
+#     still running at the drain's deadline leaves handing that task back;
 #  6. kill -9 of a process: its supervisor starts another, which names the
 #     dead one (READY replaces), so its tasks go out again at once;
 #  7. beside the C worker on one batch: both get tasks, every hash right,
@@ -347,6 +348,53 @@ check_eq "drain: nothing done twice (duplicates)" "$(field "$T_DIR/sink.out" .du
 a_tasks=$(field "$T_DIR/sink.out" "[.workers[] | select(.pid == ${a_child:-0}) | .tasks] | add")
 check_eq "drain: the task A was running when stopped is A's result" "${a_tasks:-0}" 1
 stop_worker "drain" "$B"
+
+# The drain's deadline: A (--task-timeout 2, so 1 s to finish) is stopped
+# 0.3 s into a 2.5 s nap; at the deadline it leaves (READY LEAVING) handing
+# the running task back, and B (two processes) does it. Its last STATS
+# (LEAVING) must say it holds nothing: the sink refuses one whose running
+# list is longer than what it holds.
+tcp_case drain-deadline
+write_lines "$T_OUT/deadline.txt" deadline-1 deadline-2
+start_bg sink "$BIN/sink" -b "$R"
+SINK=$LAST_PID
+start_py worker-a -p 1 --task-timeout 2 --function userfns:nap
+A=$LAST_PID
+wait_children "$A" 1 10
+sleep 0.5
+start_batch ventilator "$T_OUT/deadline.txt" -N 2500
+start_py worker-b -p 2 --function userfns:nap
+B=$LAST_PID
+sleep 0.3
+a_child=$(children_of "$A" | head -n 1)
+t0=$(now_s)
+kill -TERM "$A"
+if wait_pid "$A" 5 && [[ $STATUS == 0 ]]; then
+    took=$(seconds_between "$t0" "$(now_s)")
+    if at_most "$took" 2; then
+        ok "drain deadline: A exits 0 within --task-timeout ($took s), its task unfinished"
+    else
+        not_ok "drain deadline: A exits 0 within --task-timeout"
+        diag "took $took s"
+    fi
+else
+    not_ok "drain deadline: A exits 0 within --task-timeout"
+    diag "status ${STATUS:-still running}"
+fi
+check "drain deadline: A left handing back the task it was running" \
+    grep -q "worker [^ ]*/$a_child left; 1 of its tasks go to others" "$T_DIR/ventilator.err"
+expect_exit "drain deadline: ventilator exits 0" "$VENT" "$WAIT" 0
+expect_exit "drain deadline: sink exits 0" "$SINK" 15 0
+check "drain deadline: every result right" \
+    verify "$T_DIR/sink.out" "$T_OUT/deadline.txt" 2500 'hashlib.sha256(b).hexdigest()'
+if [[ $(field "$T_DIR/sink.out" .rejected_messages) == 0 ]] \
+        && ! grep -q "dropped a message" "$T_DIR/sink.err"; then
+    ok "drain deadline: the sink took every message, the last STATS included"
+else
+    not_ok "drain deadline: the sink took every message, the last STATS included"
+    diag_file "$T_DIR/sink.err" 5
+fi
+stop_worker "drain deadline" "$B"
 
 # ---------------------------------------------------------------- 6. kill -9
 

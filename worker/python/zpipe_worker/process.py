@@ -310,16 +310,20 @@ class Process:
             self.next_heartbeat = time.monotonic() + self.config.heartbeat_ms / 1000
 
     def send_stats(self, flags: int = 0) -> None:
-        """STATS to the sink, best effort: dropped when its socket is full."""
+        """STATS to the sink, best effort: dropped when its socket is full. The last
+        one (LEAVING) goes after everything was handed back: it holds nothing."""
         now = time.monotonic()
         elapsed = now - self.stats_at
         rate = int((self.steps_done - self.stats_steps) / elapsed) if elapsed > 0 else 0
         current, _, _ = self.runner.holding()
         running = [] if current is None else [(current.batch, current.task)]
+        held = self.held_count()
+        if flags & proto.STATS_LEAVING:
+            running, held = [], 0
         frame = proto.encode_stats(flags, self.pid, self.host, self.engine,
                                    self.config.heartbeat_ms, int((now - self.started) * 1000),
                                    self.tasks_done, self.steps_done, rate, _rss_bytes(),
-                                   self.held_count(), running)
+                                   held, running)
         try:
             self.sink.send(frame, zmq.NOBLOCK)
         except zmq.Again:
