@@ -333,10 +333,11 @@ else
 fi
 if grep -Eq "stopping: 1 tasks running, 2 not started handed back" "$T_DIR/worker-a.err" \
         && grep -q "worker [^ ]*/$a_child handed back 2 tasks" "$T_DIR/ventilator.err" \
-        && grep -q "worker [^ ]*/$a_child left" "$T_DIR/ventilator.err"; then
-    ok "drain: A handed back the 2 it had not started (RETURN), finished the one it ran, left"
+        && grep -q "worker [^ ]*/$a_child left; 0 of its tasks go to others" \
+            "$T_DIR/ventilator.err"; then
+    ok "drain: A handed back the 2 it had not started (RETURN), finished the one it ran, left (nothing to send again)"
 else
-    not_ok "drain: A handed back the 2 it had not started (RETURN), finished the one it ran, left"
+    not_ok "drain: A handed back the 2 it had not started (RETURN), finished the one it ran, left (nothing to send again)"
     diag_file "$T_DIR/worker-a.err" 5
     diag_file "$T_DIR/ventilator.err" 10
 fi

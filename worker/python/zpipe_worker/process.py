@@ -614,6 +614,11 @@ class Process:
         left, _ = self.held()
         if left:
             log.info(f"stopping: handing {len(left)} unfinished tasks back")
+        # A HELD list first. The ventilator learns that a task is finished (its
+        # RESULTS on the way) only from a HELD list that no longer names it; the
+        # READY that went with the last RESULTS has none, and a LEAVING alone would
+        # have it take those tasks as unfinished and send them again.
+        self.send_ready(proto.READY_HELD)
         self.finished += len(left)
         self.send_ready(proto.READY_LEAVING, left)
         self.send_stats(proto.STATS_LEAVING)
