@@ -48,7 +48,7 @@ $(B)/shared/%_avx2.o:   EXTRA := -mavx2 -mbmi2
 $(B)/shared/%_avx512.o: EXTRA := -mavx512f -mavx512vl -mavx512bw -mbmi2
 
 .PHONY: all run test check fuzz deps clean install uninstall tests install-systemd \
-        uninstall-systemd examples
+        uninstall-systemd examples soak-pause
 all: $(BINS)
 
 # Everything `scripts/run-tests` runs needs: the stages, unit tests, tools.
@@ -89,6 +89,7 @@ $(BIN)/zpipe-keygen: $(B)/keygen/main.o
 
 # A unit test of a stage's class names its object here and links it too.
 $(B)/tests/test_ledger: $(B)/ventilator/ledger.o
+$(B)/tests/test_core: $(B)/ventilator/core.o $(B)/ventilator/ledger.o
 $(B)/tests/test_journal: $(B)/sink/journal.o $(B)/sink/batch.o
 $(B)/tests/test_stats: $(B)/sink/stats.o $(B)/sink/observe.o
 $(B)/tests/test_stream: $(B)/sink/batch.o
@@ -171,6 +172,12 @@ bench:
 soak: deps
 	@$(MAKE) -s all
 	@tests/soak/soak.sh
+
+# Not part of `test`: the sink paused (SIGSTOP) mid-batch for 4, 10 and 30 s,
+# five times each (issue 12); about 10 minutes. chainrate sizes the batches.
+soak-pause: deps
+	@$(MAKE) -s all $(B)/tools/chainrate
+	@tests/soak/pause.sh
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 

@@ -35,12 +35,30 @@
 //  and finished batch ids remembered, to answer late messages about them.
 #define MAX_OPEN 16
 #define MAX_DONE 64
-//  Messages each peer may have queued here before we read them. A worker
-//  process sends up to 256 results (about 56 KB) in one RESULTS message;
-//  libzmq's default of 1,000 would let a sink that falls behind hold 56 MB
-//  per worker process in its queues, where 16 hold under a megabyte and
-//  leave the rest in the workers, which then stop taking work.
-#define RECEIVE_HWM 16
+//  Messages each peer may have queued here before we read them: no limit
+//  (ZMQ_RCVHWM 0). This works around zeromq/libzmq#4364 (open), an abort
+//  in libzmq 4.3.4:
+//      Assertion failed: !_io_error (src/stream_engine_base.cpp:331)
+//  A connection whose queue is at its limit stops reading, with bytes it
+//  has not decoded yet. If the connection fails then (a peer gave
+//  up on a sink that did not answer its heartbeats, and the RST that met
+//  our next PING arrives), libzmq only marks it (_io_error), to tear it
+//  down once the queue has drained; but a write before that, our next
+//  heartbeat PING or the PONG to a PING among those bytes, asserts there
+//  was no error. A sink paused (SIGSTOP) for longer than the peers' 3 s
+//  heartbeat timeout died so moments after SIGCONT, every time (issue 12).
+//  Without a limit no connection stops reading, and a failed one goes at
+//  once; that also rules out the aborts on _input_stopped that a full
+//  queue and heartbeats cause (zeromq/libzmq#3937, #4767).
+//  The price: a sink that falls behind holds what its peers send, where a
+//  limit of 16 (a RESULTS message holds up to 256 results, about 56 KB)
+//  left the rest in the workers, which then stopped taking work. The peers
+//  bound it, not we: a worker process sends results only of the tasks the
+//  ventilator's credit gave it, so what waits here is results of open
+//  batches, which the sink keeps anyway once it has read them (1,000,000
+//  tiny tasks on 6 worker processes: peak RSS 1.3-1.6x the summary, where
+//  16 gave about 1.15x).
+#define RECEIVE_HWM 0
 //  Before exiting, how long to wait for the ventilators to confirm they have
 //  COMPLETE, and how often to send it again meanwhile.
 #define CLOSE_WAIT_MS   2000
