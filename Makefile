@@ -192,22 +192,30 @@ soak-pause: deps
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
-# Binaries and man pages; PREFIX and DESTDIR as usual.
+# Binaries and man pages; PREFIX and DESTDIR as usual. The Python worker's
+# package goes to PREFIX/lib/zpipe/python (not a site-packages of one Python
+# version), and its launcher zpipe-worker-py to PREFIX/bin: it finds the
+# package from where it is, so a DESTDIR tree runs as installed.
 BINDIR   := $(DESTDIR)$(PREFIX)/bin
 MANDIR   := $(DESTDIR)$(PREFIX)/share/man/man1
 MANPAGES := $(wildcard docs/*.1)
 INCDIR   := $(DESTDIR)$(PREFIX)/include
+PYDIR    := $(DESTDIR)$(PREFIX)/lib/zpipe/python/zpipe_worker
+PYSRC    := $(wildcard worker/python/zpipe_worker/*.py)
 install: all
-	install -d $(BINDIR) $(MANDIR) $(INCDIR)
-	install -m 0755 $(BINS) $(BINDIR)
+	install -d $(BINDIR) $(MANDIR) $(INCDIR) $(PYDIR)
+	install -m 0755 $(BINS) worker/python/zpipe-worker-py $(BINDIR)
 	install -m 0644 $(MANPAGES) $(MANDIR)
 	install -m 0644 shared/zpipe_handler.h $(INCDIR)
+	install -m 0644 $(PYSRC) $(PYDIR)
 
+# The package's directory goes whole: Python leaves __pycache__ in it.
 uninstall:
-	rm -f $(addprefix $(BINDIR)/,$(notdir $(BINS)))
+	rm -f $(addprefix $(BINDIR)/,$(notdir $(BINS)) zpipe-worker-py)
 	rm -f $(addprefix $(MANDIR)/,$(notdir $(MANPAGES)))
 	rm -f $(addprefix $(UNITDIR)/,$(notdir $(UNITS)))
 	rm -f $(INCDIR)/zpipe_handler.h
+	rm -rf $(PYDIR)
 
 # systemd units for the sink and a templated worker (README, "Running as a
 # service"): only when asked, as they expect /etc/zpipe. Their ExecStart

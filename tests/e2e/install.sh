@@ -2,7 +2,8 @@
 # tests/e2e/install.sh - `make install` puts the three binaries, their man
 # pages and the handler header (zpipe_handler.h) under DESTDIR/PREFIX, the
 # installed binaries run, the pages render and a handler library builds
-# against the header alone; `make install-systemd` adds the sink's and the
+# against the header alone; the Python worker's launcher (zpipe-worker-py)
+# runs its installed package and does a batch; `make install-systemd` adds the sink's and the
 # worker's units, whose ExecStart names the binaries under PREFIX and which
 # `systemd-analyze verify` accepts; `make uninstall` removes exactly what was
 # installed.
@@ -36,6 +37,45 @@ for stage in ventilator worker sink; do
         diag_file "$T_DIR/$stage.man.err"
     fi
 done
+# The Python worker: its launcher runs the installed package (from any
+# directory), its page renders, and it does one small batch with the
+# installed stages: --help alone imports only part of the package.
+launcher=$dest/usr/bin/zpipe-worker-py
+export ZPIPE_PYTHON=${ZP_PYTHON:-${ZPIPE_PYTHON:-/usr/bin/python3}}
+if [ -x "$launcher" ] && (cd / && "$launcher" -V) | grep -q "^worker-py (zpipe) " \
+        && (cd / && "$launcher" --help) | grep -q "^usage: zpipe-worker-py"; then
+    ok "zpipe-worker-py installed; -V and --help run the installed package"
+else
+    not_ok "zpipe-worker-py installed; -V and --help run the installed package"
+fi
+page=$dest/usr/share/man/man1/zpipe-worker-py.1
+if [ -f "$page" ] && MANWIDTH=80 man -l "$page" 2>"$T_DIR/zpipe-worker-py.man.err" \
+    | grep -q "^ *zpipe-worker-py .*Python"; then
+    ok "man -l renders zpipe-worker-py(1)"
+else
+    not_ok "man -l renders zpipe-worker-py(1)"
+    diag_file "$T_DIR/zpipe-worker-py.man.err"
+fi
+tcp_case install-python-batch
+write_lines "$T_DIR/input.txt" one two three "fünf"
+start_bg sink "$dest/usr/bin/sink" -b "$R"
+SINK=$LAST_PID
+start_bg worker "$launcher" -p 2 -v "$T" -s "$R"
+WORKER=$LAST_PID
+start_bg ventilator "$dest/usr/bin/ventilator" -b "$T" -s "$R" -i "$T_DIR/input.txt" -N 10
+VENT=$LAST_PID
+if wait_pid "$VENT" "$WAIT" && [[ $STATUS == 0 ]] && wait_pid "$SINK" 15 \
+        && python3 "$CHECK_PY" --summary "$T_DIR/sink.out" --input "$T_DIR/input.txt" \
+            --iterations 10 >"$T_DIR/check.out" 2>&1; then
+    ok "the installed zpipe-worker-py does a batch with the installed stages"
+else
+    not_ok "the installed zpipe-worker-py does a batch with the installed stages"
+    diag_file "$T_DIR/check.out"
+    diag_file "$T_DIR/worker.err"
+fi
+stop "$WORKER" 10
+check_eq "zpipe-worker-py exits 0 on SIGTERM" "${STATUS:-killed}" 0
+case_dir install
 # The handler header is installed, and a library builds against it alone.
 header=$dest/usr/include/zpipe_handler.h
 if [ -f "$header" ] && ${CC:-cc} -std=c17 -Wall -Werror -fPIC -shared -I"$dest/usr/include" \

@@ -24,6 +24,7 @@ The function takes the task's input (bytes) and returns bytes or str; if it has 
 parameter named `iterations` it gets the task's iterations too. An exception fails
 that task, with its message as the reason."""
 
+PROG = "python3 -m zpipe_worker"
 EPILOG = """\
 examples:
   python3 -m zpipe_worker --function sha512-chain
@@ -50,9 +51,9 @@ def _bounded(name, low, high):
     return parse
 
 
-def parse_args(argv):
+def parse_args(argv, prog=PROG):
     cores = os.cpu_count() or 1
-    parser = Parser(prog="python3 -m zpipe_worker", description=DESCRIPTION, epilog=EPILOG,
+    parser = Parser(prog=prog, description=DESCRIPTION, epilog=EPILOG.replace(PROG, prog),
                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--ventilator", default="tcp://localhost:5557",
                         metavar="ENDPOINT",
@@ -67,18 +68,27 @@ def parse_args(argv):
                              " SHA-512 chain) or a function, imported from MODULE"
                              " (the current directory and PYTHONPATH are searched)"
                              " (default %(default)s)")
-    parser.add_argument("--capacity", type=_bounded("N", 1, 1024), default=2, metavar="N",
+    parser.add_argument("--capacity", type=_bounded("N", 1, 1024), default=0, metavar="N",
                         help="tasks a process holds at once: one runs, the others"
-                             " wait, so the next is there when it ends (default 2)")
+                             " wait, so the next is there when it ends (default: as the"
+                             " C worker, one, and more when tasks turn out to take less"
+                             " than 20 ms)")
     parser.add_argument("--heartbeat", type=_bounded("MS", 10, 600000), default=1000,
                         metavar="MS", dest="heartbeat_ms",
                         help="tell the ventilator we are alive, and the sink what each"
                              " process does (STATS), this often (default 1000)")
     parser.add_argument("--task-timeout", type=_bounded("SECONDS", 1, 86400 * 365),
                         default=60, metavar="SECONDS",
-                        help="on SIGTERM, the processes finish what they run for at most"
+                        help="a function running longer fails its task (and its"
+                             " process is replaced: a thread can't be stopped); on"
+                             " SIGTERM, the processes finish what they run for at most"
                              " half of this, hand back the rest, and the worker is gone"
                              " within it (default 60)")
+    parser.add_argument("--max-attempts", type=_bounded("N", 1, 100), default=3,
+                        metavar="N",
+                        help="a task that crashed its process (a segfault in an"
+                             " extension, the OOM killer, os._exit) N times is reported"
+                             " failed (default 3)")
     parser.add_argument("--max-iterations", type=_bounded("N", 1, 1 << 40),
                         default=1000000000, metavar="N",
                         help="refuse tasks of more iterations (a failed result that says"
@@ -87,13 +97,13 @@ def parse_args(argv):
                         default=1, help="log errors and warnings only")
     parser.add_argument("--verbose", action="store_const", const=2, dest="verbosity",
                         help="log more: each process's function and restarts")
-    parser.add_argument("--version", action="version",
+    parser.add_argument("-V", "--version", action="version",
                         version=f"worker-py (zpipe) {__version__}")
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    config = parse_args(sys.argv[1:] if argv is None else argv)
+def main(argv=None, prog=PROG) -> int:
+    config = parse_args(sys.argv[1:] if argv is None else argv, prog)
     log.init(config.verbosity)
     # The user's code is imported once, here, before any fork: an error says so
     # before any process starts, and every process inherits the module.
@@ -112,8 +122,9 @@ def main(argv=None) -> int:
     from . import process, supervisor
     engine = "python/" + config.function
 
-    def run_process(replaces, parent, mask):
-        return process.Process(config, function, engine, replaces, parent).run(mask)
+    def run_process(replaces, parent, mask, index, crashlog):
+        return process.Process(config, function, engine, replaces, parent, index,
+                               crashlog).run(mask)
 
     try:
         return supervisor.run(config, run_process)

@@ -1,17 +1,20 @@
 """One worker process: pull tasks against credit, run them one at a time, push results.
 
-The function runs in a thread of its own, so that this thread's loop keeps the
-process's duties however long a task takes: READY with HELD every heartbeat (the
+The function runs in a thread of its own (Runner), so that this thread's loop keeps
+the process's duties however long a task takes: READY with HELD every heartbeat (the
 ventilator takes a process silent for 3 s as dead), STATS to the sink, the stop on
-SIGTERM. The thread says it finished through a pipe that the loop polls with the
-sockets.
+SIGTERM. The runner takes the next waiting task as soon as one ends and says it
+finished one through a pipe that the loop polls with the sockets.
 
-It holds up to --capacity tasks (waiting, running, or finished with their RESULTS not
-yet handed to the socket). A task counts as finished only once its RESULTS are handed
-to the socket: while the sink is away and that socket is full, results wait here,
-their tasks still held, so the process takes no new credit and goes on heartbeating.
-A task it will not run (it is stopping, or was sent more than it can hold) goes back
-to the ventilator by name (READY RETURN), counted in `finished` in that same READY.
+It holds up to `capacity` tasks (waiting, running, or finished with their RESULTS
+not yet handed to the socket): one at first, more when tasks turn out to be short
+(enough to cover QUEUE_S of work beyond the one running), so that tiny tasks do not
+wait for a round trip each while long ones are spread over every process. A task
+counts as finished only once its RESULTS are handed to the socket: while the sink is
+away and that socket is full, results wait here, their tasks still held, so the
+process takes no new credit and goes on heartbeating. A task it will not run (it is
+stopping, or was sent more than it can hold) goes back to the ventilator by name
+(READY RETURN), counted in `finished` in that same READY.
 
 This Source Code Form is subject to the terms of the Mozilla Public License, v. 2.0.
 If a copy of the MPL was not distributed with this file, You can obtain one at
@@ -21,7 +24,6 @@ http://mozilla.org/MPL/2.0/.
 import collections
 import errno
 import os
-import queue
 import signal
 import socket
 import threading
@@ -53,8 +55,22 @@ RESULTS_HWM = 16
 RECONNECT_MS = 20
 # Most tasks a process holds, whatever the ventilator sends; beyond, they go back.
 MAX_HELD = 1024
+# Work a process holds queued beyond the task it runs (worker/process.c, QUEUE_US).
+QUEUE_S = 0.020
+# A RESULTS frame is sealed at this many results or bytes (one batch per frame).
+ROUND_RESULTS = 256
+RESULTS_FRAME_BYTES = 256 * 1024
 # While RESULTS wait for the sink, look again this often.
-OUTBOX_RETRY_MS = 100
+OUTBOX_RETRY_S = 0.1
+# A task whose copy another process has in its function waits this long at a time.
+DEFER_RETRY_S = 0.02
+# Exit status of a process that leaves so that its supervisor starts a fresh one
+# (its function ran past --task-timeout and a thread can't be stopped): EX_TEMPFAIL.
+EX_RESTART = 75
+# The most of an exception's text a failed result carries.
+MAX_REASON = 4096
+# A RESULTS record without its input and output.
+RESULT_OVERHEAD = 8 + 1 + 1 + 8 + 8 + 4 + 4
 
 
 def _rss_bytes() -> int:
@@ -65,22 +81,141 @@ def _rss_bytes() -> int:
         return 0
 
 
-class Runner(threading.Thread):
-    """Runs one task at a time in its own thread; each outcome lands in `done` and a
-    byte in the wake pipe."""
+def _how(wstatus: int) -> str:
+    if os.WIFSIGNALED(wstatus):
+        number = os.WTERMSIG(wstatus)
+        return f"killed by signal {number}, {signal.strsignal(number)}"
+    return f"its process exited with status {os.waitstatus_to_exitcode(wstatus)}"
 
-    def __init__(self, function, wake_fd: int) -> None:
+
+def _reason(error: BaseException) -> bytes:
+    """What a failed result says: the exception as its last traceback line does."""
+    text = str(error)
+    message = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return message.encode(errors="replace")[:MAX_REASON]
+
+
+class Done:
+    """A task the runner is done with: its outcome, not yet in a RESULTS frame."""
+    __slots__ = ("task", "status", "attempts", "output", "elapsed_ns", "ran")
+
+    def __init__(self, task, status, attempts, output, elapsed_ns, ran=True):
+        self.task, self.status, self.attempts = task, status, attempts
+        self.output, self.elapsed_ns, self.ran = output, elapsed_ns, ran
+
+
+class Runner(threading.Thread):
+    """Runs the function on the tasks that wait, one at a time, in its own thread.
+    What it holds (waiting, current, done) is read and changed under `lock`, so the
+    loop's HELD list never misses a task in between."""
+
+    def __init__(self, function, wake_fd: int, crashlog, index: int,
+                 max_attempts: int) -> None:
         super().__init__(name="zpipe-function", daemon=True)
         self.function = function
         self.wake_fd = wake_fd
-        self.jobs: "queue.SimpleQueue" = queue.SimpleQueue()
+        self.crashlog = crashlog
+        self.index = index
+        self.max_attempts = max_attempts
+        self.lock = threading.Condition()
+        self.waiting: collections.deque = collections.deque()
+        self.current = None         # the task in the function now
+        self.current_since = 0.0
         self.done: collections.deque = collections.deque()
+        self.stopped = False
+
+    # ------------------------------------------------------------ the loop's side
+
+    def add(self, tasks) -> None:
+        with self.lock:
+            self.waiting.extend(tasks)
+            self.lock.notify()
+
+    def take_waiting(self) -> list:
+        """Every task not started, out of the queue (to hand back)."""
+        with self.lock:
+            back = list(self.waiting)
+            self.waiting.clear()
+            return back
+
+    def take_done(self) -> list:
+        with self.lock:
+            done = list(self.done)
+            self.done.clear()
+            return done
+
+    def holding(self):
+        """(current, waiting, done): every task the runner has, at one moment."""
+        with self.lock:
+            return self.current, list(self.waiting), [d.task for d in self.done]
+
+    def count(self) -> int:
+        with self.lock:
+            return (self.current is not None) + len(self.waiting) + len(self.done)
+
+    def abandon(self, task) -> bool:
+        """The loop gives up on `task` (past --task-timeout): its call's outcome, if
+        it ever returns, is dropped, and nothing more is started. False if it had
+        ended already."""
+        with self.lock:
+            if self.current is not task:
+                return False
+            self.stopped = True
+            self.current = None
+            self.crashlog.clear(self.index)
+            return True
+
+    def stop(self) -> None:
+        """Nothing more is started; the mark goes, so that the process leaving in
+        order with a task still in the function is not counted as its crash."""
+        with self.lock:
+            self.stopped = True
+            self.crashlog.clear(self.index)
+            self.lock.notify()
+
+    # ------------------------------------------------------------ the thread
+
+    def _next(self):
+        """The first waiting task that no other process of this worker has in its
+        function now, or None (under the lock)."""
+        for _ in range(len(self.waiting)):
+            task = self.waiting[0]
+            if not self.crashlog.running_elsewhere(self.index, task.batch, task.task):
+                return self.waiting.popleft()
+            self.waiting.rotate(-1)
+        return None
+
+    def _finish(self, done: Done) -> None:
+        self.done.append(done)
+        try:
+            os.write(self.wake_fd, b".")
+        except BlockingIOError:
+            pass                    # the loop has a wake-up pending already
 
     def run(self) -> None:
         while True:
-            task = self.jobs.get()
-            if task is None:
-                return
+            with self.lock:
+                while True:
+                    if self.stopped:
+                        return
+                    task = self._next()
+                    if task is not None:
+                        break
+                    # Nothing, or only copies running elsewhere: look again soon.
+                    self.lock.wait(DEFER_RETRY_S if self.waiting else None)
+                crashes, wstatus = self.crashlog.attempts(task.batch, task.task)
+                if crashes >= self.max_attempts:
+                    reason = (f"the function crashed its process on this task {crashes}"
+                              f" times (last: {_how(wstatus)}); --max-attempts is"
+                              f" {self.max_attempts}")
+                    log.warn(f"task {task.task} of batch {task.batch:016x} crashed its"
+                             f" process {crashes} times; reported as failed")
+                    self._finish(Done(task, proto.STATUS_FAILED, min(crashes, 100),
+                                      reason.encode(), 0, ran=False))
+                    continue
+                self.current, self.current_since = task, time.monotonic()
+                self.crashlog.mark(self.index, task.batch, task.task)
+            attempts = min(crashes + 1, proto.MAX_ATTEMPTS)
             begin = time.perf_counter_ns()
             try:
                 output = functions.as_output(self.function(task.input, task.iterations))
@@ -90,30 +225,34 @@ class Runner(threading.Thread):
                     output = (f"the function returned {len(output)} bytes, above the "
                               f"{functions.MAX_OUTPUT >> 20} MiB a result may carry").encode()
             except BaseException as e:  # noqa: BLE001 - the user's failure is the task's
-                status = proto.STATUS_FAILED
-                message = str(e) or type(e).__name__
-                output = message.encode(errors="replace")[:4096]
+                status, output = proto.STATUS_FAILED, _reason(e)
             elapsed = time.perf_counter_ns() - begin
-            self.done.append((task, status, output, elapsed))
-            try:
-                os.write(self.wake_fd, b".")
-            except BlockingIOError:
-                pass            # the loop has a wake-up pending already
+            with self.lock:
+                if self.current is not task:
+                    return              # abandoned: the process is leaving
+                self.crashlog.clear(self.index)
+                self.current = None
+                self._finish(Done(task, status, attempts, output, elapsed))
 
 
 class Process:
-    def __init__(self, config, function, engine: str, replaces: int,
-                 supervisor: int) -> None:
+    def __init__(self, config, function, engine: str, replaces: int, supervisor: int,
+                 index: int, crashlog) -> None:
         self.config = config
         self.function = function
         self.engine = engine
         self.replaces = replaces
         self.supervisor = supervisor
+        self.index = index
+        self.crashlog = crashlog
         self.pid = os.getpid()
         self.host = socket.gethostname()
-        self.waiting: collections.deque = collections.deque()
-        self.running = None         # the task in the function now
-        # RESULTS not yet handed to the socket: (frame, [tasks])
+        self.capacity = config.capacity or 1
+        self.task_s = 0.0           # how long a task takes (moving average)
+        # RESULTS being built: (task, Result) of one batch; then sealed frames not
+        # yet handed to the socket: (frame, [tasks]).
+        self.sealing: list = []
+        self.sealing_bytes = 0
         self.outbox: collections.deque = collections.deque()
         self.received = 0
         self.finished = 0
@@ -121,6 +260,7 @@ class Process:
         self.steps_done = 0         # chain steps: the iterations of finished tasks
         self.rejected = 0
         self.refusals = log.Limited()
+        self.failures = log.Limited()
         self.stop_signals = 0
         self.draining = False
         self.deadline = 0.0
@@ -130,23 +270,21 @@ class Process:
 
     # ------------------------------------------------------------ what it holds
 
-    def held(self) -> list:
-        """Every task held: what runs first, then what waits, then finished ones whose
-        RESULTS are not out yet."""
-        refs = []
-        if self.running is not None:
-            refs.append((self.running.batch, self.running.task))
-        refs.extend((t.batch, t.task) for t in self.waiting)
+    def held(self):
+        """(every task held, how many at the front are running): what runs first,
+        then what waits, then finished ones whose RESULTS are not out yet."""
+        current, waiting, done = self.runner.holding()
+        refs = [] if current is None else [(current.batch, current.task)]
+        refs.extend((t.batch, t.task) for t in waiting)
+        refs.extend((t.batch, t.task) for t in done)
+        refs.extend((t.batch, t.task) for t, _ in self.sealing)
         for _, tasks in self.outbox:
             refs.extend((t.batch, t.task) for t in tasks)
-        return refs
+        return refs, 0 if current is None else 1
 
     def held_count(self) -> int:
-        return ((self.running is not None) + len(self.waiting)
+        return (self.runner.count() + len(self.sealing)
                 + sum(len(tasks) for _, tasks in self.outbox))
-
-    def holds_anything(self) -> bool:
-        return self.running is not None or bool(self.waiting) or bool(self.outbox)
 
     # ------------------------------------------------------------ messages out
 
@@ -155,15 +293,14 @@ class Process:
         handed_back, which the caller has already counted in finished."""
         refs, running = [], 0
         if flags & proto.READY_HELD:
-            refs = self.held()
-            running = 1 if self.running is not None else 0
+            refs, running = self.held()
         elif flags & (proto.READY_RETURN | proto.READY_LEAVING):
             refs = list(handed_back)
         if self.draining:
             flags |= proto.READY_DRAINING
         stopping = self.draining or flags & proto.READY_LEAVING
         frame = proto.encode_ready(flags, self.pid, self.host, self.engine,
-                                   0 if stopping else self.config.capacity, self.received,
+                                   0 if stopping else self.capacity, self.received,
                                    self.finished, self.replaces, running, refs)
         try:
             self.tasks.send(frame, zmq.NOBLOCK)
@@ -173,12 +310,16 @@ class Process:
             self.next_heartbeat = time.monotonic() + self.config.heartbeat_ms / 1000
 
     def send_stats(self, flags: int = 0) -> None:
-        """STATS to the sink, best effort: dropped when its socket is full."""
+        """STATS to the sink, best effort: dropped when its socket is full. The last
+        one (LEAVING) goes after everything was handed back: it holds nothing."""
         now = time.monotonic()
         elapsed = now - self.stats_at
         rate = int((self.steps_done - self.stats_steps) / elapsed) if elapsed > 0 else 0
-        running = [] if self.running is None else [(self.running.batch, self.running.task)]
+        current, _, _ = self.runner.holding()
+        running = [] if current is None else [(current.batch, current.task)]
         held = self.held_count()
+        if flags & proto.STATS_LEAVING:
+            running, held = [], 0
         frame = proto.encode_stats(flags, self.pid, self.host, self.engine,
                                    self.config.heartbeat_ms, int((now - self.started) * 1000),
                                    self.tasks_done, self.steps_done, rate, _rss_bytes(),
@@ -190,18 +331,34 @@ class Process:
         self.stats_at, self.stats_steps = now, self.steps_done
 
     def hand_back(self, tasks) -> None:
-        """READY RETURN for tasks this process will not run."""
-        if not tasks:
-            return
-        self.finished += len(tasks)
-        self.send_ready(proto.READY_RETURN, [(t.batch, t.task) for t in tasks])
+        """READY RETURN for tasks this process will not run, counted in finished in
+        that same READY (or the ventilator gives no credit for them)."""
+        for start in range(0, len(tasks), MAX_HELD):
+            part = tasks[start:start + MAX_HELD]
+            self.finished += len(part)
+            self.send_ready(proto.READY_RETURN, [(t.batch, t.task) for t in part])
 
     def add_result(self, task, status: int, attempts: int, output: bytes,
                    elapsed_ns: int) -> None:
-        result = proto.Result(task.task, status, attempts, task.iterations, elapsed_ns,
-                              task.input, output)
-        self.outbox.append((proto.encode_results(self.pid, self.host, task.batch, [result]),
-                            [task]))
+        """Into the RESULTS being built: one batch per frame, sealed at ROUND_RESULTS
+        results or RESULTS_FRAME_BYTES."""
+        if self.sealing and (self.sealing[0][0].batch != task.batch
+                             or len(self.sealing) >= ROUND_RESULTS
+                             or self.sealing_bytes >= RESULTS_FRAME_BYTES):
+            self.seal()
+        self.sealing.append((task, proto.Result(task.task, status, attempts,
+                                                task.iterations, elapsed_ns, task.input,
+                                                output)))
+        self.sealing_bytes += RESULT_OVERHEAD + len(task.input) + len(output)
+
+    def seal(self) -> None:
+        """The RESULTS being built become one frame in the outbox."""
+        if not self.sealing:
+            return
+        frame = proto.encode_results(self.pid, self.host, self.sealing[0][0].batch,
+                                     [r for _, r in self.sealing])
+        self.outbox.append((frame, [t for t, _ in self.sealing]))
+        self.sealing, self.sealing_bytes = [], 0
 
     def send_outbox(self) -> int:
         """Hands the socket what it takes now; returns how many tasks went out."""
@@ -209,7 +366,7 @@ class Process:
         while self.outbox:
             frame, tasks = self.outbox[0]
             try:
-                self.sink.send(frame, zmq.NOBLOCK)
+                self.sink.send(frame, zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 break           # full: the sink is away
             self.outbox.popleft()
@@ -220,27 +377,29 @@ class Process:
 
     def flush(self) -> None:
         """RESULTS out, and the READY that gives their credit back with them."""
+        self.seal()
         if self.outbox and self.send_outbox():
             self.send_ready(0)
 
     # ------------------------------------------------------------ tasks in
 
     def receive(self) -> None:
-        back = []
+        back, take = [], []
         refused = False
+        held = self.held_count()
         while True:
             try:
-                frame = self.tasks.recv(zmq.NOBLOCK)
+                frame = self.tasks.recv(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 break
             reason = None
-            if self.tasks.getsockopt(zmq.RCVMORE):
+            if frame.more:
                 while self.tasks.getsockopt(zmq.RCVMORE):
                     self.tasks.recv()
                 reason = "not a single frame"
             else:
                 try:
-                    _, tasks = proto.decode_tasks(frame)
+                    _, tasks = proto.decode_tasks(frame.bytes)
                 except proto.ProtocolError as e:
                     reason = str(e)
             if reason:
@@ -251,15 +410,19 @@ class Process:
                 self.received += 1
                 if self.draining:
                     back.append(task)
-                elif self.held_count() >= MAX_HELD:
+                elif held >= MAX_HELD:
                     self.refusals.warn("the ventilator sent more tasks than asked for;"
                                        " handing them back")
                     back.append(task)
                 elif task.iterations > self.config.max_iterations:
                     self.refuse(task)
+                    held += 1
                     refused = True
                 else:
-                    self.waiting.append(task)
+                    take.append(task)
+                    held += 1
+        if take:
+            self.runner.add(take)
         self.hand_back(back)
         if refused:
             # The failed results go now, and the credit they free with them.
@@ -275,21 +438,30 @@ class Process:
                            f" {task.iterations} iterations, above --max-iterations"
                            f" {self.config.max_iterations}")
 
-    def start_next(self) -> None:
-        if self.running is None and self.waiting and not self.draining:
-            self.running = self.waiting.popleft()
-            self.runner.jobs.put(self.running)
-
     def collect(self) -> int:
-        collected = 0
-        while self.runner.done:
-            task, status, output, elapsed = self.runner.done.popleft()
-            if task is self.running:
-                self.running = None
-            self.steps_done += task.iterations
-            self.add_result(task, status, 1, output, elapsed)
-            collected += 1
-        return collected
+        """What the runner finished, into RESULTS; returns how many."""
+        done = self.runner.take_done()
+        for d in done:
+            if d.ran:
+                self.steps_done += d.task.iterations
+                took = d.elapsed_ns / 1e9
+                self.task_s = took if self.task_s == 0 else 0.9 * self.task_s + 0.1 * took
+            if d.status != proto.STATUS_OK and d.ran:
+                self.failures.warn(f"task {d.task.task} of batch {d.task.batch:016x}"
+                                   f" failed: {d.output.decode(errors='replace')}")
+            self.add_result(d.task, d.status, d.attempts, d.output, d.elapsed_ns)
+        if done and not self.config.capacity:
+            self.adapt_capacity()
+        return len(done)
+
+    def adapt_capacity(self) -> None:
+        """Hold enough tasks to cover QUEUE_S beyond the one running, so that short
+        tasks do not wait for a round trip; long ones stay one per process, so that
+        a batch is spread over every process."""
+        capacity = 1
+        if 0 < self.task_s < QUEUE_S:
+            capacity = 1 + int(QUEUE_S / self.task_s)
+        self.capacity = min(capacity, MAX_HELD)
 
     # ------------------------------------------------------------ stopping
 
@@ -302,17 +474,34 @@ class Process:
         self.draining = True
         allowed = self.config.task_timeout / 2
         self.deadline = time.monotonic() + allowed
-        back = list(self.waiting)
-        self.waiting.clear()
-        if self.running is not None or back:
-            log.info(f"stopping: {1 if self.running is not None else 0} tasks running,"
+        back = self.runner.take_waiting()
+        current, _, _ = self.runner.holding()
+        if current is not None or back:
+            log.info(f"stopping: {0 if current is None else 1} tasks running,"
                      f" {len(back)} not started handed back, {allowed:.1f} s to finish")
         self.hand_back(back)
         self.send_ready(proto.READY_HELD)
 
+    def timed_out(self) -> bool:
+        """A function that has run past --task-timeout fails its task. Its thread
+        can't be stopped, so the process then leaves and its supervisor starts a
+        fresh one (the C worker kills an --exec command at this point)."""
+        current, since = self.runner.current, self.runner.current_since
+        if current is None or time.monotonic() - since < self.config.task_timeout:
+            return False
+        if not self.runner.abandon(current):
+            return False
+        log.warn(f"task {current.task} of batch {current.batch:016x} ran longer than"
+                 f" --task-timeout {self.config.task_timeout} s: failed; this process"
+                 " leaves (a running function can't be stopped) and a new one starts")
+        self.add_result(current, proto.STATUS_FAILED, 1,
+                        f"timed out after {self.config.task_timeout} s".encode(),
+                        int((time.monotonic() - since) * 1e9))
+        return True
+
     # ------------------------------------------------------------ the loop
 
-    def setup_socket(self, kind_hwm: int, max_size: int, endpoint: str, reconnect: int):
+    def setup_socket(self, sndhwm: int, max_size: int):
         sock = self.ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, LINGER_MS)
         sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
@@ -320,10 +509,8 @@ class Process:
         sock.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_TTL_MS)
         sock.setsockopt(zmq.MAXMSGSIZE, max_size)
         sock.setsockopt(zmq.HANDSHAKE_IVL, HANDSHAKE_MS)
-        sock.setsockopt(zmq.SNDHWM, kind_hwm)
+        sock.setsockopt(zmq.SNDHWM, sndhwm)
         sock.setsockopt(zmq.RCVHWM, HWM)
-        if reconnect:
-            sock.setsockopt(zmq.RECONNECT_IVL, reconnect)
         return sock
 
     def run(self, signal_mask) -> int:
@@ -339,13 +526,13 @@ class Process:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         signal.pthread_sigmask(signal.SIG_SETMASK, signal_mask)
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self.runner = Runner(self.function, wake_w)
-        self.runner.start()
+        self.runner = Runner(self.function, wake_w, self.crashlog, self.index,
+                             self.config.max_attempts)
 
         self.ctx = zmq.Context()
-        self.tasks = self.setup_socket(HWM, MAX_TASKS_FRAME, self.config.ventilator,
-                                       RECONNECT_MS)
-        self.sink = self.setup_socket(RESULTS_HWM, MAX_SINK_FRAME, self.config.sink, 0)
+        self.tasks = self.setup_socket(HWM, MAX_TASKS_FRAME)
+        self.tasks.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
+        self.sink = self.setup_socket(RESULTS_HWM, MAX_SINK_FRAME)
         # A READY as soon as a ventilator's connection comes up (a new ventilator, a
         # reconnection), not at the next heartbeat. Watched before connecting.
         monitor = self.tasks.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
@@ -357,7 +544,9 @@ class Process:
                 log.error(f"can't connect to {endpoint}: {e.strerror}")
                 self.close(monitor)
                 return 64 if e.errno in (errno.EINVAL, errno.EPROTONOSUPPORT) else 69
-        log.debug(f"function {self.engine}, capacity {self.config.capacity}"
+        self.runner.start()
+        log.debug(f"function {self.engine}"
+                  + (f", capacity {self.config.capacity}" if self.config.capacity else "")
                   + (" (a restart)" if self.replaces else ""))
         self.send_ready(proto.READY_HELD)
         self.send_stats()
@@ -368,19 +557,26 @@ class Process:
         poller.register(wake_r, zmq.POLLIN)
         poller.register(sig_r, zmq.POLLIN)
         watching_sink = False
+        status = 0
         while True:
             if self.stop_signals and not self.draining:
                 self.start_draining()
             if self.stop_signals > 1 or os.getppid() != self.supervisor:
                 break           # asked twice, or the supervisor is gone: now
+            if self.timed_out():
+                status = EX_RESTART
+                break
             now = time.monotonic()
-            if self.draining and (not self.holds_anything() or now >= self.deadline):
+            if self.draining and (self.held_count() == 0 or now >= self.deadline):
                 break
             timeout = max(0.0, self.next_heartbeat - now)
             if self.draining:
                 timeout = min(timeout, max(0.0, self.deadline - now))
             if self.outbox:
-                timeout = min(timeout, OUTBOX_RETRY_MS / 1000)
+                timeout = min(timeout, OUTBOX_RETRY_S)
+            if self.runner.current is not None:
+                timeout = min(timeout, max(0.0, self.runner.current_since
+                                           + self.config.task_timeout - now))
             if bool(self.outbox) != watching_sink:
                 watching_sink = bool(self.outbox)
                 if watching_sink:
@@ -404,11 +600,7 @@ class Process:
                 self.receive()
             if wake_r in events:
                 self.drain_fd(wake_r)
-            # Start the next task before the RESULTS go: the function is never idle
-            # for a round trip of ours.
-            collected = self.collect()
-            self.start_next()
-            if collected or self.outbox:
+            if self.collect() or self.outbox or self.sealing:
                 self.flush()
             if time.monotonic() >= self.next_heartbeat:
                 self.send_ready(proto.READY_HELD)
@@ -416,19 +608,22 @@ class Process:
 
         # Stopping: what is finished goes out if the sink takes it, what is not goes
         # back, so that the ventilator hands it to another process.
+        self.runner.stop()
         self.collect()
         self.flush()
-        left = self.held()
+        left, _ = self.held()
         if left:
             log.info(f"stopping: handing {len(left)} unfinished tasks back")
+        # A HELD list first. The ventilator learns that a task is finished (its
+        # RESULTS on the way) only from a HELD list that no longer names it; the
+        # READY that went with the last RESULTS has none, and a LEAVING alone would
+        # have it take those tasks as unfinished and send them again.
+        self.send_ready(proto.READY_HELD)
         self.finished += len(left)
-        self.running = None
-        self.waiting.clear()
-        self.outbox.clear()
         self.send_ready(proto.READY_LEAVING, left)
         self.send_stats(proto.STATS_LEAVING)
         self.close(monitor)
-        return 0
+        return status
 
     @staticmethod
     def drain_fd(fd: int) -> None:

@@ -1,7 +1,8 @@
 """The supervisor: forks the worker processes, restarts one that dies (telling the new
 one whom it replaces, so that the ventilator sends the dead one's tasks again at once),
 and stops them all on SIGINT, SIGTERM or SIGHUP: they drain, a second signal stops
-them at once, and what is left at nine tenths of --task-timeout is killed.
+them at once, and what is left at nine tenths of --task-timeout is killed. When a
+process dies, the task its function was on counts one attempt (crashlog.py).
 
 The supervisor never makes a ZeroMQ context: one does not survive fork (its I/O threads
 stay behind), so each process makes its own after the fork. Signals are blocked and
@@ -20,6 +21,7 @@ import time
 import traceback
 
 from . import log
+from .crashlog import Crashlog
 
 # Restart backoff: 100 ms, doubled on each quick death (within 250 ms of its start: a
 # process that cannot start), at most 5 s; one that lived longer comes back in 100 ms.
@@ -50,7 +52,8 @@ def _die_with_parent() -> None:
         pass                    # the loop's getppid check still stops it
 
 
-def _spawn(config, run_process, original_mask, parent: int, replaces: int) -> int:
+def _spawn(config, run_process, original_mask, parent: int, replaces: int,
+           index: int, crashlog) -> int:
     try:
         pid = os.fork()
     except OSError as e:
@@ -64,7 +67,7 @@ def _spawn(config, run_process, original_mask, parent: int, replaces: int) -> in
         if os.getppid() != parent:
             os._exit(0)
         # The process unblocks the signals once its own handlers are in place.
-        status = run_process(replaces, parent, original_mask)
+        status = run_process(replaces, parent, original_mask, index, crashlog)
     except BaseException:  # noqa: BLE001 - a process's bug ends that process, logged
         log.error("worker process failed: " + traceback.format_exc().rstrip())
     finally:
@@ -84,9 +87,12 @@ def _describe(status: int) -> str:
 
 def run(config, run_process) -> int:
     """Runs config.processes processes, each run_process(replaces, supervisor_pid,
-    signal_mask) in a fork, until a stop signal; returns the worker's exit status."""
+    signal_mask, index, crashlog) in a fork, until a stop signal; returns the
+    worker's exit status."""
     original_mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     children = [Child() for _ in range(config.processes)]
+    # Before the first fork: every process maps the same pages.
+    crashlog = Crashlog(len(children))
     me = os.getpid()
     status = 0
     stopping = False
@@ -107,9 +113,10 @@ def run(config, run_process) -> int:
     while True:
         now = time.monotonic()
         running = 0
-        for child in children:
+        for index, child in enumerate(children):
             if not child.pid and not stopping and now >= child.restart_at:
-                child.pid = _spawn(config, run_process, original_mask, me, child.died)
+                child.pid = _spawn(config, run_process, original_mask, me, child.died,
+                                   index, crashlog)
                 child.started = now
                 if not child.pid:
                     child.restart_at = now + BACKOFF_MAX
@@ -139,12 +146,17 @@ def run(config, run_process) -> int:
                 break
             if pid == 0:
                 break
-            for child in children:
+            for index, child in enumerate(children):
                 if child.pid != pid:
                     continue
                 child.pid, child.died = 0, pid
+                # The task that was in its function: one attempt.
+                blamed = crashlog.reap(index, wstatus)
                 if stopping:
                     break
+                if blamed:
+                    log.warn(f"worker process {pid} died in its function with {blamed}"
+                             " tasks; each counts as an attempt")
                 code = os.WEXITSTATUS(wstatus) if os.WIFEXITED(wstatus) else 0
                 if code in FATAL:
                     status = code
