@@ -199,28 +199,37 @@ check_eq "rogue vs CURVE: the worker exits 0 on SIGTERM" "$STATUS" 0
 # real worker once that one is idle (issue 12: it took all 800 of a batch
 # and kept them until it left). 400 tasks last about 3 s on the two real
 # processes; the greedy one holds on for 40 s; 20 s is the bound.
-tcp_case greedy
-reliability_input "$T_DIR/input.txt" 400
-NG=$(iterations_for 400 2 3)
-start_bg sink "$BIN/sink" -b "$R"
-SINK=$LAST_PID
-start_bg greedy "$ROGUE" greedy "$T" 40
-GREEDY=$LAST_PID
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_DIR/input.txt" -N "$NG"
-VENT=$LAST_PID
-if wait_for_line "$T_DIR/ventilator.err" "batch [0-9a-f]+: 400 tasks .* 1 worker process" 20; then
-    ok "greedy: the batch starts with the greedy peer alone"
-else
-    not_ok "greedy: the batch starts with the greedy peer alone"
-    diag_file "$T_DIR/ventilator.err"
-fi
-start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 2
-WORKER=$LAST_PID
-expect_exit "greedy: the ventilator exits 0 within 20 s, the greedy peer still holding" \
-    "$VENT" 20 0
-expect_exit "greedy: the sink exits 0" "$SINK" 15 0
-check_summary "greedy: every result is right" --summary "$T_DIR/sink.out" \
-    --input "$T_DIR/input.txt" --iterations "$NG" --cache "$REF_CACHE"
+# greedy_batch NAME TASKS SECONDS WHAT: a batch of TASKS (SECONDS of work on
+# two real processes) with the greedy peer (GREEDY, holding on for 40 s) alone
+# at its start, then the real worker (WORKER): the ventilator must exit 0
+# within 20 s while the peer still holds WHAT, the sink too, every result right.
+greedy_batch() {
+    local name=$1 tasks=$2 seconds=$3 what=$4
+    tcp_case "$name"
+    reliability_input "$T_DIR/input.txt" "$tasks"
+    NG=$(iterations_for "$tasks" 2 "$seconds")
+    start_bg sink "$BIN/sink" -b "$R"
+    SINK=$LAST_PID
+    start_bg greedy "$ROGUE" greedy "$T" 40
+    GREEDY=$LAST_PID
+    start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_DIR/input.txt" -N "$NG"
+    VENT=$LAST_PID
+    if wait_for_line "$T_DIR/ventilator.err" "batch [0-9a-f]+: $tasks tasks .* 1 worker process" 20
+    then
+        ok "$name: the batch starts with the greedy peer alone"
+    else
+        not_ok "$name: the batch starts with the greedy peer alone"
+        diag_file "$T_DIR/ventilator.err"
+    fi
+    start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 2
+    WORKER=$LAST_PID
+    expect_exit "$name: the ventilator exits 0 within 20 s, the greedy peer $what" "$VENT" 20 0
+    expect_exit "$name: the sink exits 0" "$SINK" 15 0
+    check_summary "$name: every result is right" --summary "$T_DIR/sink.out" \
+        --input "$T_DIR/input.txt" --iterations "$NG" --cache "$REF_CACHE"
+}
+
+greedy_batch greedy 400 3 "still holding"
 got=$(sed -n 's/^tasks //p' "$T_DIR/greedy.out" | tail -n 1)
 if [[ $got =~ ^[0-9]+$ ]] && ((got <= 32)); then
     ok "greedy: it was sent 32 tasks at most ($got)"
@@ -240,28 +249,7 @@ check_eq "greedy: the worker exits 0 on SIGTERM" "$STATUS" 0
 # runs none of what it holds (its HELD list says `running` 0) for 3 s is
 # copied to the idle real worker. The greedy peer holds on for 40 s; the
 # batch must end within 20 s.
-tcp_case greedy-small
-reliability_input "$T_DIR/input.txt" 20
-NG=$(iterations_for 20 2 1)
-start_bg sink "$BIN/sink" -b "$R"
-SINK=$LAST_PID
-start_bg greedy "$ROGUE" greedy "$T" 40
-GREEDY=$LAST_PID
-start_bg ventilator "$BIN/ventilator" -b "$T" -s "$R" -i "$T_DIR/input.txt" -N "$NG"
-VENT=$LAST_PID
-if wait_for_line "$T_DIR/ventilator.err" "batch [0-9a-f]+: 20 tasks .* 1 worker process" 20; then
-    ok "greedy-small: the batch starts with the greedy peer alone"
-else
-    not_ok "greedy-small: the batch starts with the greedy peer alone"
-    diag_file "$T_DIR/ventilator.err"
-fi
-start_bg worker "$BIN/worker" -v "$T" -s "$R" -p 2
-WORKER=$LAST_PID
-expect_exit "greedy-small: the ventilator exits 0 within 20 s, the greedy peer holding all 20" \
-    "$VENT" 20 0
-expect_exit "greedy-small: the sink exits 0" "$SINK" 15 0
-check_summary "greedy-small: every result is right" --summary "$T_DIR/sink.out" \
-    --input "$T_DIR/input.txt" --iterations "$NG" --cache "$REF_CACHE"
+greedy_batch greedy-small 20 1 "holding all 20"
 stop "$GREEDY" 2
 stop "$WORKER" 10
 check_eq "greedy-small: the worker exits 0 on SIGTERM" "$STATUS" 0

@@ -119,8 +119,7 @@ typedef enum {
     EV_SINK_COMPLETE,           //  the sink sends COMPLETE again
     EV_FAULT,                   //  a fault starts
     EV_HEAL,                    //  a fault ends
-    EV_ZMTP_TIMEOUT,            //  a paused or vanished peer's links time out
-    EV_VENTILATOR               //  a new ventilator starts (back-to-back)
+    EV_ZMTP_TIMEOUT             //  a paused or vanished peer's links time out
 } kind_t;
 
 typedef struct {
@@ -246,7 +245,7 @@ typedef struct {
     uint64_t batch;             //  the batch it knows, 0 if none
     uint64_t total;
     uint8_t have [MAX_TASKS];
-    uint64_t accepted, duplicates, wrong;
+    uint64_t accepted, duplicates;
     uint64_t journal [MAX_TASKS * 2];
     size_t journal_n, synced_n;
     uint64_t pending [MAX_TASKS];
@@ -306,7 +305,6 @@ typedef struct {
     int64_t first_send_at;      //  the first TASKS went
     int procs;
     int faults;
-    int warnings;               //  core log lines at WARN or ERROR
     bool trace, verbose;
     bool ready_at_heartbeat;    //  the worker before issue 12's fix 6
     bool greedy;
@@ -810,7 +808,6 @@ s_sink_on_results (zp_msg_t *msg)
         s_expected ((const uint8_t *) input, (size_t) size, value);
         if (result.input_size != (size_t) size || memcmp (result.input, input, (size_t) size) != 0
         ||  result.output_size != 16 || memcmp (result.output, value, 16) != 0) {
-            s->wrong++;
             s_violate ("the sink got a wrong result for task %" PRIu64, result.task);
             continue;
         }
@@ -935,8 +932,6 @@ static void
 s_log (void *arg, int level, const char *line)
 {
     (void) arg;
-    if (level <= VCORE_WARN)
-        W->warnings++;
     if (W->logs_n < 32)
         snprintf (W->logs [W->logs_n++], sizeof W->logs [0], "%s", line);
     if (level <= (W->verbose ? VCORE_DEBUG : VCORE_INFO))
@@ -1444,8 +1439,6 @@ s_step (event_t *ev)
         case EV_ZMTP_TIMEOUT:
             if (ev->gen == UINT64_MAX || (s_paused (ev->a) && W->pause_gen [ev->a] == ev->gen))
                 s_zmtp_timeout (ev->a);
-            break;
-        case EV_VENTILATOR:
             break;
     }
 }
